@@ -1,0 +1,1 @@
+"""Keras Deep Dive autograder: intake -> grading -> feedback -> export, on top of nbgrader."""
