@@ -1,13 +1,16 @@
 import os
 
-os.environ["KERAS_BACKEND"] = "tensorflow"  # Keras 3 runs on several backends; this book uses TensorFlow
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ start-up log lines
+os.environ["KERAS_BACKEND"] = "tensorflow"  # this book runs Keras 3 on TensorFlow
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log lines
 
 import numpy as np
 import tensorflow as tf
 import keras
 
-keras.utils.set_random_seed(42)  # seeds Python's random, NumPy and TensorFlow in one call
+keras.utils.set_random_seed(42)  # seeds Python, NumPy and TensorFlow at once
+print(f"TensorFlow {tf.__version__}, Keras {keras.__version__} ({keras.backend.backend()} backend)")
 gpus = tf.config.list_physical_devices("GPU")
-print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, backend {keras.backend.backend()}")
-print(f"Running on GPU: {gpus[0].name}" if gpus else "Running on CPU (in Colab: Runtime > Change runtime type > GPU)")
+if gpus:
+    print("Running on GPU:", gpus[0].name)
+else:
+    print("Running on CPU (in Colab: Runtime > Change runtime type > GPU)")

@@ -15,5 +15,6 @@ def load_mnist():
             print(f"Using the 5,000-image MNIST subset in data/ because {reason}.")
             with np.load(subset) as data:
                 return (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"])
-    raise FileNotFoundError(f"MNIST is unavailable: {reason}, and no data/mnist-subset.npz was found "
-                            "above this folder. Connect to the internet or run inside the repository.")
+    raise FileNotFoundError(
+        f"MNIST is unavailable: {reason}, and no data/mnist-subset.npz was found above "
+        "this folder. Connect to the internet, or run the notebook inside the repository.")

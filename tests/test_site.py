@@ -1,0 +1,91 @@
+"""The website: table of contents, build, executed pages, Colab links, facts kept in one place."""
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, source_of, toc_entries
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+
+
+def colab_url(source: Path) -> str:
+    """The Colab address of a notebook, from the one place the repository is named (_config.yml)."""
+    repo = CONFIG["repository"]
+    github_path = repo["url"].removeprefix("https://github.com/")
+    return (f"{CONFIG['launch_buttons']['colab_url']}/github/{github_path}/blob/{repo['branch']}/"
+            f"{source.relative_to(ROOT).as_posix()}")
+
+
+def test_every_toc_entry_exists():
+    for entry in toc_entries():
+        assert source_of(entry["file"]).exists()
+
+
+def test_toc_has_the_four_parts_in_order():
+    captions = [part["caption"] for part in yaml.safe_load((ROOT / "_toc.yml").read_text())["parts"]]
+    expected = [c for c in ["Preface", "Chapters", "Exercises", "Appendices"] if c in captions]
+    assert captions == expected, f"_toc.yml parts are {captions}; expected this order: {expected}"
+    assert "Preface" in captions, "_toc.yml needs a Preface part"
+
+
+def test_every_chapter_and_exercise_is_in_the_toc():
+    listed = {source_of(e["file"]).relative_to(ROOT).as_posix() for e in toc_entries()}
+    pages = [p.relative_to(ROOT).as_posix() for p in
+             [*ROOT.glob("book/*.ipynb"), *ROOT.glob("book/*.md"), *ROOT.glob("exercises/*/*.ipynb")]]
+    missing = sorted(set(pages) - listed)
+    assert not missing, f"not reachable from the website, add them to _toc.yml: {missing}"
+
+
+def test_exercises_part_lists_the_student_versions():
+    for entry in toc_entries():
+        if entry["part"] == "Exercises":
+            assert entry["file"].startswith("exercises/"), (
+                f"{entry['file']} is in the Exercises part but is not a student notebook from exercises/")
+
+
+def test_preface_versions_match_requirements():
+    pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
+                if "==" in line and not line.startswith("#"))
+    preface = (ROOT / "book/00-how-to-use-this-book.md").read_text(encoding="utf-8")
+    stated = dict(re.findall(r"^\| `([\w.-]+)` \| ([^ |]+) \|", preface, flags=re.M))
+    assert stated, "the preface has no versions table"
+    for package, version in stated.items():
+        assert pins.get(package) == version, (
+            f"the preface says {package} {version} but requirements.txt pins {pins.get(package)}: "
+            "requirements.txt is the source, update the preface")
+
+
+@pytest.mark.site
+def test_site_builds_without_warnings(site):
+    log = (site.parent / "site-build.log").read_text(encoding="utf-8")
+    warnings = [line for line in log.splitlines() if re.search(r"\S: (WARNING|ERROR): ", line)]
+    assert not warnings, "Sphinx warnings:\n" + "\n".join(warnings)
+
+
+@pytest.mark.site
+def test_every_page_is_built(site):
+    for entry in toc_entries():
+        page = site / (entry["file"] + ".html")
+        assert page.exists(), f"{page} missing from the build"
+
+
+@pytest.mark.site
+def test_chapters_are_executed(site):
+    """Chapters are shown with their outputs; exercises are shown as students get them."""
+    for entry in toc_entries():
+        source = source_of(entry["file"])
+        if source.suffix == ".ipynb" and entry["part"] != "Exercises":
+            html = (site / (entry["file"] + ".html")).read_text(encoding="utf-8")
+            assert "cell_output" in html, f"{source.name} was not executed in the build: no outputs"
+
+
+@pytest.mark.site
+def test_notebook_pages_offer_colab_and_download(site):
+    for entry in toc_entries():
+        source = source_of(entry["file"])
+        if source.suffix == ".ipynb":
+            html = (site / (entry["file"] + ".html")).read_text(encoding="utf-8")
+            assert colab_url(source) in html, f"{entry['file']}.html has no Colab link {colab_url(source)}"
+            assert f"_sources/{entry['file']}.ipynb" in html, f"{entry['file']}.html has no .ipynb download"
