@@ -67,3 +67,26 @@ def test_search_finds_gradienttape(page, base_url):
     page.screenshot(path=SCREENSHOTS / "search.png", full_page=False)
     chapters = [h for h in hits if "/book/0" in "/" + h and "00-how-to-use" not in h]
     assert chapters, f"searching GradientTape found no chapter, only {hits}"
+
+
+def test_korean_glossary_renders_with_a_korean_font(page, base_url):
+    glossary = next((e for e in toc_entries() if "glossary" in e["file"]), None)
+    if glossary is None:
+        pytest.skip("no glossary page in _toc.yml")
+    page.goto(f"{base_url}/{glossary['file']}.html")
+    found = page.evaluate("""() => {
+        const cell = [...document.querySelectorAll('td, p')].find(e => /[\\uac00-\\ud7a3]/.test(e.textContent));
+        if (cell) cell.setAttribute('data-korean', '');
+        return cell ? cell.textContent : null;
+    }""")
+    assert found, "the glossary page shows no Korean text"
+    page.screenshot(path=SCREENSHOTS / "glossary.png", full_page=False)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "[data-korean]"})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    families = [font["familyName"] for font in fonts]
+    assert any(k in name for name in families for k in ("CJK", "KR", "Korean", "Nanum")), (
+        f"Korean text '{found[:20]}' is drawn with {families}: install a Korean font (fonts-noto-cjk)")
