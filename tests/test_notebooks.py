@@ -40,9 +40,12 @@ def test_is_valid_and_committed_without_outputs(path):
 @pytest.mark.parametrize("path", NOTEBOOKS)
 def test_setup_cell_comes_first(path):
     """Backend, seeds, versions and the GPU line: book/_setup/common.py, verbatim, opens every notebook."""
-    first = code_cells(read(path))[0]
-    assert first.startswith(SETUP), (
+    first = next(cell for cell in read(path).cells if cell.cell_type == "code")
+    assert first.source.startswith(SETUP), (
         f"{path}: the first code cell must start with the text of book/_setup/common.py, verbatim")
+    # On machines without a GPU, TensorFlow's C++ start-up prints lines to stderr that no setting hides.
+    assert "remove-stderr" in first.metadata.get("tags", []), (
+        f"{path}: tag the setup cell 'remove-stderr' so TensorFlow's start-up noise stays off the website")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS)
