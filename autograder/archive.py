@@ -1,0 +1,129 @@
+"""The archive: every input kept exactly as received, by content hash, with a manifest.
+
+Layout under `<out>/archive/`:
+  sha256/<first two hex digits>/<sha256>   the bytes, written once, never changed
+  manifest.jsonl                           one JSON object a line, appended, never rewritten
+
+Manifest entries have a `kind`: "received" (a file or zip given to `grade`, with its original name,
+size, modification time and the time it was first archived) or "submission" (one notebook found in
+those inputs, with the student and where it came from). Each entry has an `id` derived from its
+content, so archiving the same inputs again adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .files import CHUNK, sha256_bytes
+
+
+def now_utc() -> str:
+    """The current time as an ISO 8601 UTC string with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def entry_id(*parts: object) -> str:
+    """A short stable id for a manifest entry."""
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()[:20]
+
+
+class Archive:
+    """Content-addressed storage of inputs plus an append-only manifest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manifest = root / "manifest.jsonl"
+        (root / "sha256").mkdir(parents=True, exist_ok=True)
+        self._entries: dict[str, dict] = {}
+        if self.manifest.exists():
+            for line in self.manifest.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by an interrupted run; its data is archived again
+                self._entries.setdefault(entry["id"], entry)
+
+    def blob(self, sha256: str) -> Path:
+        """Where the bytes with this hash are stored."""
+        return self.root / "sha256" / sha256[:2] / sha256
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store bytes (once) and return their SHA-256."""
+        sha = sha256_bytes(data)
+        target = self.blob(sha)
+        if not target.exists():
+            self._install(target, lambda handle: handle.write(data))
+        return sha
+
+    def put_file(self, path: Path) -> tuple[str, int]:
+        """Store a file's bytes (once), streaming; return (sha256, size)."""
+        digest = hashlib.sha256()
+        size = 0
+        tmp_fd, tmp_name = tempfile.mkstemp(prefix=".incoming.", dir=self.root)
+        try:
+            with open(path, "rb") as source, os.fdopen(tmp_fd, "wb") as handle:
+                for chunk in iter(lambda: source.read(CHUNK), b""):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            sha = digest.hexdigest()
+            target = self.blob(sha)
+            if target.exists():
+                os.unlink(tmp_name)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_name, target)
+                os.chmod(target, 0o444)
+            return sha, size
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+    def _install(self, target: Path, write) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".incoming.", dir=self.root)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+            os.chmod(target, 0o444)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, sha256: str) -> bytes:
+        """The archived bytes with this hash."""
+        return self.blob(sha256).read_bytes()
+
+    def record(self, entry: dict) -> dict:
+        """Append an entry unless one with the same id exists; return the stored entry."""
+        existing = self._entries.get(entry["id"])
+        if existing is not None:
+            return existing
+        stored = {**entry, "archived_at": now_utc()}
+        line = json.dumps(stored, ensure_ascii=False, sort_keys=True) + "\n"
+        with open(self.manifest, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._entries[entry["id"]] = stored
+        return stored
+
+    def entries(self, kind: str) -> list[dict]:
+        """All entries of one kind, in the order they were first archived."""
+        return [entry for entry in self._entries.values() if entry["kind"] == kind]
+
+    def copy_out(self, sha256: str, target: Path) -> None:
+        """Copy archived bytes to a work location (the archive itself is never handed out)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.blob(sha256), target)

@@ -1,0 +1,130 @@
+"""The course: where the nbgrader source notebooks are and what each assignment grades."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+CONFIG_NAME = "nbgrader_config.py"
+HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+class CourseError(Exception):
+    """The course folder or a source notebook is not usable (an instructor's problem, not a student's)."""
+
+
+@dataclass(frozen=True)
+class Test:
+    """One graded cell of an assignment."""
+
+    grade_id: str
+    points: float
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    """What nbgrader will grade in one assignment, read from its source notebook."""
+
+    name: str
+    folder: Path
+    notebook: Path
+    tests: tuple[Test, ...]
+    cell_ids: frozenset[str]  # every nbgrader grade_id in the source (tests, answers, locked cells)
+    graded_ids: frozenset[str]  # the ids of test cells and answer cells (each must appear once)
+    hidden_lines: frozenset[str] = field(repr=False)
+    source_sha256: str = ""
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(test.points for test in self.tests))
+
+
+@dataclass(frozen=True)
+class Course:
+    """An nbgrader course folder: `nbgrader_config.py` plus the source folder it names."""
+
+    root: Path
+
+    @cached_property
+    def config_file(self) -> Path | None:
+        path = self.root / CONFIG_NAME
+        return path if path.exists() else None
+
+    @cached_property
+    def source_dir(self) -> Path:
+        name = "source"
+        if self.config_file is not None:
+            from traitlets.config.loader import PyFileConfigLoader
+
+            config = PyFileConfigLoader(CONFIG_NAME, path=str(self.root)).load_config()
+            name = config.get("CourseDirectory", {}).get("source_directory", name)
+        return self.root / name
+
+    def assignments(self) -> list[str]:
+        """Assignment ids: source sub-folders holding `<id>/<id>.ipynb`."""
+        if not self.source_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.source_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+    def spec(self, assignment: str) -> AssignmentSpec:
+        """The grading spec of one assignment (read from its source notebook)."""
+        if assignment not in self.assignments():
+            raise CourseError(f"{self.source_dir / assignment / (assignment + '.ipynb')} does not exist: "
+                              f"'{assignment}' is not an assignment of this course (it has: "
+                              f"{', '.join(self.assignments()) or 'none'}).")
+        return read_spec(self.source_dir / assignment)
+
+    def specs(self) -> dict[str, AssignmentSpec]:
+        return {name: self.spec(name) for name in self.assignments()}
+
+
+def find_course(start: Path | None = None) -> Course:
+    """The nearest folder at or above `start` (default: here, then this package's repository) with a config."""
+    candidates = []
+    here = (start or Path.cwd()).resolve()
+    candidates += [here, *here.parents]
+    if start is None:
+        candidates.append(Path(__file__).resolve().parent.parent)
+    for folder in candidates:
+        if (folder / CONFIG_NAME).is_file():
+            return Course(folder)
+    raise CourseError(f"no {CONFIG_NAME} found in {here} or above: run inside the course repository or "
+                      "pass --course DIR.")
+
+
+def folder_sha256(folder: Path) -> str:
+    """A hash of every file (name and bytes) in a folder, to know when a source changed."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def read_spec(folder: Path) -> AssignmentSpec:
+    """Read the grade cells, points and hidden-test lines of the source notebook in `folder`."""
+    notebook = folder / f"{folder.name}.ipynb"
+    try:
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError) as error:
+        raise CourseError(f"{notebook} is not a readable notebook ({error}): fix the source notebook.") from error
+    tests, ids, graded, hidden = [], set(), set(), set()
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        source = "".join(cell.get("source", ""))
+        if "grade_id" in meta:
+            ids.add(meta["grade_id"])
+        if meta.get("grade"):
+            tests.append(Test(meta["grade_id"], float(meta.get("points", 0))))
+        if meta.get("grade") or meta.get("solution"):
+            graded.add(meta["grade_id"])
+        for block in HIDDEN_BLOCK.findall(source):
+            hidden.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 6)
+    if not tests:
+        raise CourseError(f"{notebook} has no graded cells: mark its test cells with nbgrader points.")
+    return AssignmentSpec(folder.name, folder, notebook, tuple(tests), frozenset(ids), frozenset(graded),
+                          frozenset(hidden),
+                          folder_sha256(folder))

@@ -1,0 +1,138 @@
+"""Check one submitted file and tell which assignment it is, or why it cannot be graded.
+
+Every problem is a sentence that says what is wrong and what the student should do; the caller adds
+the file name. The assignment comes from the notebook's nbgrader grade ids (`<assignment>-<task>`),
+so Colab's renamed downloads ("Copy of rmse_metric.ipynb", "rmse_metric (1).ipynb") are recognised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+from . import speedups
+
+speedups.apply()
+
+import nbformat  # noqa: E402 (after the speed-up)
+
+from .course import AssignmentSpec
+
+FRESH_COPY = ("Open the exercise again from the book (Open in Colab), paste your answers into that fresh copy, "
+              "run it, and submit the downloaded .ipynb.")
+DOWNLOAD = "In Colab use File > Download > Download .ipynb and submit that file."
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The outcome of checking a file: an assignment to grade, or a problem (never both)."""
+
+    assignment: str | None
+    problem: str | None = None
+
+
+def _reject(problem: str, assignment: str | None = None) -> Detection:
+    return Detection(assignment, problem)
+
+
+def detect(data: bytes, specs: dict[str, AssignmentSpec], *, expected: str | None = None,
+           max_bytes: int = 20 * 2**20) -> Detection:
+    """Check a submitted file's bytes against the course's assignments."""
+    if len(data) > max_bytes:
+        return _reject(f"is {len(data) / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit. Clear the "
+                       "outputs (Edit > Clear all outputs in Colab), save, download again and resubmit.", expected)
+    if not data.strip():
+        return _reject(f"is empty. {DOWNLOAD}", expected)
+    kind = _binary_kind(data)
+    if kind:
+        return _reject(f"is {kind}, not a notebook. {DOWNLOAD}", expected)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        return _reject(f"is not UTF-8 text (byte {error.start}), so it is not a notebook. {DOWNLOAD}", expected)
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.pos >= len(text.rstrip()) - 1:
+            return _reject(f"is cut off: the JSON ends early (line {error.lineno}). The upload or download was "
+                           f"interrupted; download the notebook again and resubmit. {DOWNLOAD}", expected)
+        return _reject(f"is not a notebook: it is not JSON ({error.msg} at line {error.lineno}). "
+                       f"It may have been saved as a script or web page. {DOWNLOAD}", expected)
+    if not isinstance(content, dict) or "cells" not in content and "worksheets" not in content:
+        return _reject(f"is JSON but not a Jupyter notebook (no cells). {DOWNLOAD}", expected)
+    major = content.get("nbformat")
+    if major != 4:
+        return _reject(f"uses notebook format {major}, but format 4 is needed. Open it in Colab or Jupyter, save "
+                       f"it (which converts it to format 4) and resubmit. {DOWNLOAD}", expected)
+    try:
+        notebook = nbformat.reads(text, as_version=4)
+        nbformat.validate(notebook)
+    except Exception as error:  # nbformat raises several types for invalid notebooks
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        return _reject(f"is not a valid notebook ({first}). {FRESH_COPY}", expected)
+    language = _language(notebook)
+    if language and language != "python":
+        return _reject(f"is a notebook for the {language} language, but the exercises are Python. {FRESH_COPY}",
+                       expected)
+    return _check_cells(notebook, specs, expected)
+
+
+def _binary_kind(data: bytes) -> str | None:
+    head = data[:8]
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive"
+    if head.startswith(b"%PDF"):
+        return "a PDF document"
+    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8")):
+        return "an image"
+    if b"\x00" in data[:4096]:
+        return "a binary file"
+    return None
+
+
+def _language(notebook) -> str | None:
+    spec = notebook.metadata.get("kernelspec", {})
+    info = notebook.metadata.get("language_info", {})
+    language = spec.get("language") or info.get("name")
+    return str(language).lower() if language else None
+
+
+def _check_cells(notebook, specs: dict[str, AssignmentSpec], expected: str | None) -> Detection:
+    ids = [cell.metadata["nbgrader"]["grade_id"] for cell in notebook.cells
+           if isinstance(cell.metadata.get("nbgrader"), dict) and "grade_id" in cell.metadata["nbgrader"]]
+    graded = [cell.metadata["nbgrader"]["grade_id"] for cell in notebook.cells
+              if isinstance(cell.metadata.get("nbgrader"), dict) and cell.metadata["nbgrader"].get("grade")
+              and "grade_id" in cell.metadata["nbgrader"]]
+    prefixes = sorted({str(grade_id).split("-")[0] for grade_id in (graded or ids)})
+    known = [prefix for prefix in prefixes if prefix in specs]
+    if not ids:
+        return _reject(f"has no graded cells, so it is not one of the exercise notebooks (or its cells were copied "
+                       f"into a new notebook, which drops their grading data). {FRESH_COPY}", expected)
+    if expected is not None:
+        if expected not in specs:
+            return _reject(f"was to be graded as '{expected}', which is not an assignment of this course.", expected)
+        others = [prefix for prefix in known if prefix != expected]
+        if others and expected not in known:
+            return _reject(f"is the '{others[0]}' notebook, but '{expected}' was expected. Submit the "
+                           f"'{expected}' notebook for this assignment.", expected)
+        assignment = expected
+    elif len(known) > 1:
+        return _reject(f"mixes cells of several assignments ({', '.join(known)}). Submit each exercise in its "
+                       f"own notebook. {FRESH_COPY}")
+    elif not known:
+        return _reject(f"belongs to assignment '{prefixes[0]}', which this course does not grade "
+                       f"(it grades: {', '.join(sorted(specs))}). Submit the notebook of the right exercise.")
+    else:
+        assignment = known[0]
+    spec = specs[assignment]
+    counts = Counter(ids)
+    duplicated = sorted(grade_id for grade_id, count in counts.items() if count > 1 and grade_id in spec.graded_ids)
+    if duplicated:
+        return _reject(f"contains the cell '{duplicated[0]}' more than once (a copied cell keeps the original's "
+                       f"grading data). Delete the copy, keep the original, and resubmit.", assignment)
+    missing = [test.grade_id for test in spec.tests if test.grade_id not in counts]
+    if missing:
+        return _reject(f"is missing the test cell{'s' if len(missing) > 1 else ''} {', '.join(missing)}: test cells "
+                       f"must stay in the notebook. {FRESH_COPY}", assignment)
+    return Detection(assignment)

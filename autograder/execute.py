@@ -1,0 +1,114 @@
+"""Execute a student's notebook under limits: the one place where untrusted code runs.
+
+nbgrader's Execute preprocessor stops a whole submission when the kernel dies or a cell cannot be
+interrupted, so nothing is scored. `LimitedExecute` keeps what finished instead: a cell that runs too
+long is interrupted and scored 0, a dead kernel (memory limit, `os._exit`) or the notebook-wide time
+limit marks the remaining cells as not run, and nbgrader then scores the notebook as it stands.
+
+The kernel starts through `kernel_launcher.py` (limits, process group) behind an optional command
+prefix, `LimitedKernelManager.command_prefix`: the seam where a sandbox wraps the kernel.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from time import monotonic
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer, List, Unicode
+
+LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
+
+# Error names this module writes into cell outputs; feedback explains them.
+TIMEOUT = "CellTimeoutError"
+KERNEL_DIED = "KernelDied"
+NOT_RUN = "NotRun"
+
+
+class LimitedKernelManager(AsyncKernelManager):
+    """Starts the kernel as `[*command_prefix, python, kernel_launcher.py, *launcher_args, --, kernel...]`."""
+
+    command_prefix = List(Unicode(), help="Command that wraps the kernel launcher (a sandbox).").tag(config=True)
+    launcher_args = List(Unicode(), help="Options for kernel_launcher.py (limits, pid file).").tag(config=True)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        command = [*self.command_prefix, sys.executable, LAUNCHER, *self.launcher_args, "--", *kernel_cmd]
+        await super()._async_launch_kernel(command, **kw)
+
+    _launch_kernel = _async_launch_kernel
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class LimitedExecute(Execute):
+    """nbgrader's Execute with a notebook-wide time limit, an output cap and partial results."""
+
+    notebook_seconds = Integer(300, help="Wall time for the whole notebook.").tag(config=True)
+    memory_mb = Integer(0, help="Memory limit of the kernel, for messages only (set by the launcher).").tag(config=True)
+    max_output_bytes = Integer(1_000_000, help="Output kept per cell; more is dropped.").tag(config=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("kernel_manager_class", LimitedKernelManager)
+        super().__init__(*args, **kwargs)
+        self.error_on_timeout = {"ename": TIMEOUT, "evalue": "", "traceback": []}
+
+    def preprocess(self, nb, resources=None, km=None, retries=None):
+        self._deadline = monotonic() + self.notebook_seconds
+        self._stopped: str | None = None
+        self._output_bytes: dict[int, int] = {}
+        self._truncated: set[tuple[int, str]] = set()
+        return super().preprocess(nb, resources)
+
+    def _get_timeout(self, cell):
+        remaining = max(1, int(self._deadline - monotonic()))
+        timeout = super()._get_timeout(cell)
+        self.error_on_timeout = {
+            "ename": TIMEOUT,
+            "evalue": f"the cell ran longer than {min(timeout or remaining, remaining)} s and was stopped",
+            "traceback": [],
+        }
+        return min(timeout, remaining) if timeout else remaining
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if self._stopped is None and monotonic() >= self._deadline:
+            self._stopped = f"the notebook reached its time limit of {self.notebook_seconds} s"
+        if self._stopped is not None:
+            cell.outputs = [_error(NOT_RUN, f"this cell did not run: {self._stopped}")]
+            return cell
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        except DeadKernelError:
+            limit = f" (its memory limit is {self.memory_mb} MB)" if self.memory_mb else ""
+            self._stopped = f"the kernel stopped while running an earlier cell{limit}"
+            cell.outputs.append(_error(KERNEL_DIED, "the kernel stopped while running this cell: it ran out of "
+                                       f"memory{limit} or the code ended the Python process"))
+        except CellTimeoutError:
+            self._stopped = "the kernel did not respond after an earlier cell was stopped"
+            cell.outputs.append(_error(TIMEOUT, "the cell ran past its time limit and could not be interrupted"))
+        return cell
+
+    execute_cell = run_sync(async_execute_cell)  # nbclient binds its own coroutine here; use ours
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep at most `max_output_bytes` of a cell's output; errors and results always, stderr as a mark."""
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + len(str(content.get("data", "")))
+        used = self._output_bytes.get(cell_index, 0) + size
+        self._output_bytes[cell_index] = used
+        if used > self.max_output_bytes and msg["msg_type"] in ("stream", "display_data", "update_display_data"):
+            is_stderr = msg["msg_type"] == "stream" and content.get("name") == "stderr"
+            mark = (cell_index, "stderr" if is_stderr else "stdout")
+            if mark not in self._truncated:  # one note per stream; a stderr note keeps nbgrader's verdict
+                self._truncated.add(mark)
+                outs.append(NotebookNode(output_type="stream", name=mark[1], text="[grader] more output was dropped\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)

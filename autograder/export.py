@@ -1,0 +1,59 @@
+"""grades.json (everything, for people and scripts) and grades.csv (for the LMS gradebook).
+
+grades.csv follows Canvas's gradebook import format: the columns Student, ID, SIS User ID,
+SIS Login ID, Section, then one column per assignment; the second row gives the points possible.
+Students from a Canvas bulk download are matched by their Canvas user id (column ID); students from
+folders by their folder name (column SIS Login ID). Only graded submissions have a score; a blank
+cell (rejected, failed or missing) leaves the LMS grade as it is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from .files import atomic_write
+
+ROW_KEYS = ("student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error")
+CSV_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (names come from students)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def public_row(row: dict) -> dict:
+    """The grades.json form of a row (exactly the documented keys)."""
+    return {key: row[key] for key in ROW_KEYS}
+
+
+def write_json(rows: list[dict], path: Path) -> None:
+    atomic_write(path, json.dumps({"submissions": [public_row(row) for row in rows]},
+                                  indent=2, ensure_ascii=False) + "\n")
+
+
+def write_csv(rows: list[dict], max_scores: dict[str, float], path: Path) -> None:
+    """One line per student, one column per assignment that appears in `rows`."""
+    assignments = sorted({row["assignment"] for row in rows if row["assignment"]})
+    students: dict[str, dict] = {}
+    for row in rows:
+        if not row["student"]:
+            continue
+        person = students.setdefault(row["student"], {"Student": row["student"], "ID": "", "SIS User ID": "",
+                                                      "SIS Login ID": row["student"], "Section": ""})
+        if row.get("lms") == "canvas":
+            person.update({"Student": row.get("student_name") or row["student"], "ID": row["student"],
+                           "SIS Login ID": ""})
+        if row["status"] == "graded" and row["assignment"]:
+            person[row["assignment"]] = f"{row['score']:g}"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([*CSV_IDENTITY, *assignments])
+    writer.writerow(["    Points Possible", "", "", "", "", *(f"{max_scores.get(a, 0):g}" for a in assignments)])
+    for student in sorted(students):
+        person = students[student]
+        writer.writerow([*(_cell(person[key]) for key in CSV_IDENTITY), *(person.get(a, "") for a in assignments)])
+    atomic_write(path, buffer.getvalue())

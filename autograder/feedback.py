@@ -1,0 +1,74 @@
+"""Feedback pages: one self-contained HTML file per student and assignment.
+
+A page shows each test's name, points and message, nothing else from the notebook: no code, no
+outputs, no tracebacks (which can quote hidden tests). Every text is HTML-escaped and the page forbids
+scripts with a Content-Security-Policy, so nothing a student wrote can run in a reader's browser.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from .files import atomic_write, safe_component
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; width: 100%; }
+th, td { border-bottom: 1px solid #ddd; padding: .4rem .6rem; text-align: left; vertical-align: top; }
+td.points { white-space: nowrap; }
+.passed { color: #176f2c; } .failed { color: #a4161a; }
+.note { background: #fff6d6; padding: .6rem .8rem; border-radius: 4px; }
+footer { margin-top: 2rem; color: #666; font-size: .85rem; }
+"""
+
+
+def _points(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:g}"
+
+
+def render(row: dict) -> str:
+    """The feedback page for one grades.json row."""
+    title = f"{row['assignment']}: feedback for {row['student']}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+    ]
+    if row["status"] == "graded":
+        parts.append(f"<p><strong>Score: {_points(row['score'])} / {_points(row['max_score'])}</strong></p>")
+        if row.get("error"):
+            parts.append(f'<p class="note">{escape(row["error"])}</p>')
+        parts.append("<table><thead><tr><th>Test</th><th>Points</th><th>Result</th><th>Message</th></tr></thead><tbody>")
+        for test in row["tests"]:
+            verdict = "passed" if test["passed"] else "failed"
+            parts.append(
+                f"<tr><td><code>{escape(test['name'])}</code></td>"
+                f'<td class="points">{_points(test["score"])} / {_points(test["max_score"])}</td>'
+                f'<td class="{verdict}">{verdict}</td><td>{escape(test["message"])}</td></tr>')
+        parts.append("</tbody></table>")
+    elif row["status"] == "rejected":
+        parts.append("<p><strong>Your file could not be graded.</strong></p>")
+        parts.append(f'<p class="note">{escape(row["error"] or "")}</p>')
+    else:
+        parts.append("<p><strong>Your notebook could not be graded automatically; "
+                     "your instructor has been told and will look at it.</strong></p>")
+    parts.append(f"<footer>File: {escape(Path(row['source']).name)} · SHA-256 {escape((row['sha256'] or '')[:12])}"
+                 "</footer></body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write(rows: list[dict], folder: Path) -> list[Path]:
+    """Write `folder/<student>/<assignment>.html` for each row that names both; return the paths."""
+    written = []
+    for row in rows:
+        if not row["student"] or not row["assignment"]:
+            continue
+        path = folder / safe_component(row["student"]) / f"{safe_component(row['assignment'])}.html"
+        atomic_write(path, render(row))
+        written.append(path)
+    return written

@@ -1,0 +1,52 @@
+"""Small file helpers: content hashes, atomic writes, safe path components."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import unicodedata
+from pathlib import Path
+
+CHUNK = 1 << 20
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex SHA-256 of some bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write a file so that readers see either the old or the whole new content, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def safe_component(name: str) -> str:
+    """`name` as one path component: same text where possible, never a separator, dot-name or control."""
+    text = unicodedata.normalize("NFC", name)
+    text = "".join("_" if ch in "/\\" or unicodedata.category(ch).startswith("C") else ch for ch in text)
+    text = text.strip().strip(".") or "_"
+    return text[:120]

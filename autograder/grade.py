@@ -1,0 +1,269 @@
+"""`grade`: inputs -> archive -> checks -> nbgrader in parallel jobs -> gradebook, grades, feedback.
+
+The output folder keeps state between runs, which makes grading idempotent and resumable:
+  archive/            every input as received (see archive.py); grades always cover all of it
+  results/<key>.json  one finished grading result per (notebook bytes, assignment source, limits);
+                      a rerun reuses it, so an interrupted batch only grades what is missing
+  results/<key>.ipynb the notebook as nbgrader executed it (for instructors: it holds hidden tests)
+  gradebook.db        nbgrader's gradebook (or the database given by --db)
+  grades.json, grades.csv, feedback/<student>/<assignment>.html   rewritten by every run
+
+Which submission counts: per student and assignment, the latest valid notebook is graded; older
+ones stay archived. "Latest" is the highest Canvas submission id for Canvas downloads, otherwise the
+latest modification time as received (the file's, or the zip entry's), then the name, then the
+content hash (so the choice is deterministic). A rejected file never replaces a valid one, but is
+listed in grades.json so that its student can be told.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from .archive import Archive
+from .course import AssignmentSpec, Course, find_course
+from .detect import detect
+from .files import atomic_write, sha256_bytes
+from .intake import UsageError, receive, submission_order
+from .limits import Limits, threads_per_worker
+from .progress import Progress, summary
+
+GRADER_VERSION = "1"  # bump when a change to grading could change a score (invalidates cached results)
+
+
+@dataclass
+class Outcome:
+    """What a `grade` run produced."""
+
+    out: Path
+    rows: list[dict]  # grades.json rows, plus internal keys (lms, student_name)
+    superseded: int = 0
+    graded_now: int = 0
+    reused: int = 0
+    feedback: list[Path] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The summary table and where the outputs are."""
+        return (summary(self.rows, self.superseded) + "\n"
+                f"Wrote {self.out / 'grades.json'}, {self.out / 'grades.csv'} and {len(self.feedback)} feedback "
+                f"page(s) in {self.out / 'feedback'} ({self.graded_now} graded now, {self.reused} from earlier runs).")
+
+    def by_student(self, student: str, assignment: str) -> dict:
+        """The row of one student's assignment (tests use this)."""
+        matches = [row for row in self.rows if row["student"] == student and row["assignment"] == assignment
+                   and row.get("chosen")]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} chosen rows for {student}/{assignment}")
+        return matches[0]
+
+
+@dataclass
+class _Item:
+    entry: dict
+    assignment: str | None
+    problem: str | None
+
+    @property
+    def group(self) -> tuple[str | None, str | None]:
+        return (self.entry["student"], self.assignment)
+
+
+def result_key(sha256: str, spec: AssignmentSpec, limits: Limits) -> str:
+    """Cache key of a grading result: what was graded, against which source, under which limits."""
+    text = f"{GRADER_VERSION}|{sha256}|{spec.name}|{spec.source_sha256}|{limits.key()}"
+    return sha256_bytes(text.encode("utf-8"))[:32]
+
+
+def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignment: str | None = None,
+          student: str | None = None, workers: int = 1, limits: Limits | None = None, db_url: str | None = None,
+          stream: TextIO | None = None, command_prefix: list[str] | None = None) -> Outcome:
+    """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`."""
+    limits = limits or Limits()
+    course = course or find_course()
+    stream = stream if stream is not None else sys.stderr
+    specs = course.specs()
+    if not specs:
+        raise UsageError(f"{course.source_dir} holds no assignments (<id>/<id>.ipynb): check --course.")
+    if assignment is not None and assignment not in specs:
+        raise UsageError(f"--assignment {assignment!r} is not an assignment of this course "
+                         f"(it has: {', '.join(sorted(specs))}).")
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"another `grade` run is writing to {out}; wait for it or use another --out.") from None
+        archive = Archive(out / "archive")
+        receive(paths, archive, student=student, assignment=assignment, max_bytes=limits.file_mb * 2**20)
+        items = [_check(entry, archive, specs, limits) for entry in archive.entries("submission")]
+        report, superseded = _choose(items)
+        outcome = Outcome(out, [], superseded=superseded)
+        results = _grade_all([item for item in report if not item.problem], archive, course, specs, limits,
+                             workers, out, stream, outcome, command_prefix or [])
+        outcome.rows = sorted((_row(item, specs, results.get(id(item))) for item in report),
+                              key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
+        _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+    return outcome
+
+
+def _check(entry: dict, archive: Archive, specs: dict[str, AssignmentSpec], limits: Limits) -> _Item:
+    if entry["problem"]:
+        return _Item(entry, entry["assignment"], entry["problem"])
+    detection = detect(archive.read(entry["sha256"]), specs, expected=entry["assignment"],
+                       max_bytes=limits.file_mb * 2**20)
+    return _Item(entry, detection.assignment, detection.problem)
+
+
+def _choose(items: list[_Item]) -> tuple[list[_Item], int]:
+    """Rejected items plus the latest valid item per (student, assignment); count the superseded ones."""
+    latest: dict[tuple, _Item] = {}
+    for item in items:
+        if item.problem:
+            continue
+        current = latest.get(item.group)
+        if current is None or submission_order(item.entry) > submission_order(current.entry):
+            latest[item.group] = item
+    accepted = {item.entry["sha256"] for item in latest.values()}
+    valid = sum(1 for item in items if not item.problem)
+    rejected = [item for item in items if item.problem and (item.entry["sha256"] not in accepted
+                                                            or item.entry["sha256"] is None)]
+    return rejected + list(latest.values()), valid - len(latest)
+
+
+def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
+               limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
+               command_prefix: list[str]) -> dict[int, dict]:
+    """Results for every valid item: from results/ when graded before, otherwise graded now."""
+    results: dict[int, dict] = {}
+    todo: dict[str, list[_Item]] = {}
+    for item in items:
+        key = result_key(item.entry["sha256"], specs[item.assignment], limits)
+        cached = out / "results" / f"{key}.json"
+        if cached.exists():
+            results[id(item)] = json.loads(cached.read_text(encoding="utf-8"))
+            outcome.reused += 1
+        else:
+            todo.setdefault(key, []).append(item)  # identical notebooks are graded once
+    if not todo:
+        return results
+    from . import gradebook, jobs
+    from .pool import Job, WorkerPool
+
+    work = out / ".work"
+    pool = WorkerPool(min(workers, len(todo)), work / "logs")
+    try:
+        templates = {name: gradebook.template(specs[name], _template_cache(course, out), course.config_file)
+                     for name in sorted({group[0].assignment for group in todo.values()})}
+        queue = []
+        for key, group in todo.items():
+            spec = specs[group[0].assignment]
+            workdir = work / key
+            jobs.prepare(workdir, spec, templates[spec.name], archive.blob(group[0].entry["sha256"]),
+                         course.root / "data")
+            payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
+                       "config_file": str(course.config_file) if course.config_file else None,
+                       "limits": asdict(limits), "threads": threads_per_worker(workers),
+                       "command_prefix": command_prefix}
+            queue.append(Job(payload, limits.hard_seconds + 30, {"key": key, "group": group, "spec": spec}))
+        progress = Progress(sum(len(group) for group in todo.values()), stream)
+
+        def finished(job: Job, reply: dict) -> None:
+            result = _result(job, reply, out)
+            for item in job.context["group"]:
+                results[id(item)] = result
+                progress.advance(_row(item, specs, result))
+            outcome.graded_now += 1
+
+        pool.run(queue, finished)
+        progress.finish()
+    finally:
+        pool.close()
+    return results
+
+
+def _template_cache(course: Course, out: Path) -> Path:
+    """Template gradebooks live in the course's .grading/ (shared by every --out), else in --out."""
+    shared = course.root / ".grading" / "templates"
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        return shared
+    except OSError:
+        return out / ".cache" / "templates"
+
+
+def _result(job: Job, reply: dict, out: Path) -> dict:
+    """Turn a worker's reply into a result; cache it when the notebook was graded."""
+    from . import jobs
+
+    spec: AssignmentSpec = job.context["spec"]
+    executed = jobs.autograded_notebook(job.workdir, spec)
+    if reply.get("ok") and executed.exists():
+        try:
+            tests, note = jobs.collect(job.workdir, spec)
+        except Exception as error:  # a gradebook nbgrader left incomplete: report, keep the folder
+            return {"status": "failed", "tests": [], "error": f"nbgrader's results could not be read ({error})"}
+        result = {"status": "graded", "tests": tests, "error": note, "seconds": reply.get("seconds")}
+        key = job.context["key"]
+        atomic_write(out / "results" / f"{key}.ipynb", executed.read_bytes())
+        atomic_write(out / "results" / f"{key}.json", json.dumps(result, indent=1, ensure_ascii=False))
+        shutil.rmtree(job.workdir, ignore_errors=True)
+        return result
+    reason = reply.get("error") or "nbgrader wrote no graded notebook"
+    return {"status": "failed", "tests": [],
+            "error": f"{reason}. The job folder {job.workdir} and the worker logs in {job.workdir.parent / 'logs'} "
+                     "have the details; run `grade` again to retry."}
+
+
+def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None) -> dict:
+    entry = item.entry
+    spec = specs.get(item.assignment) if item.assignment else None
+    row = {
+        "student": entry["student"],
+        "assignment": item.assignment,
+        "source": entry["source"],
+        "sha256": entry["sha256"],
+        "status": "rejected",
+        "score": None,
+        "max_score": spec.max_score if spec else None,
+        "tests": [],
+        "error": None,
+        # internal (not in grades.json): for the CSV and for choosing feedback
+        "lms": entry.get("lms"),
+        "student_name": entry.get("student_name"),
+        "chosen": not item.problem,
+        "order": submission_order(entry),
+    }
+    if item.problem:
+        row["error"] = f"'{entry['name']}' {item.problem}"
+        return row
+    assert result is not None, "a valid submission without a result"
+    row["status"] = result["status"]
+    row["tests"] = result["tests"]
+    if result["status"] == "graded":
+        row["score"] = float(sum(test["score"] for test in result["tests"]))
+        row["error"] = result["error"]
+    else:
+        row["error"] = f"'{entry['name']}' could not be graded: {result['error']}"
+    return row
+
+
+def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: Course, db_url: str) -> None:
+    from . import export, feedback, gradebook
+
+    out = outcome.out
+    gradebook.record(db_url, outcome.rows, out / ".work" / "scratch", specs, course.config_file)
+    export.write_json(outcome.rows, out / "grades.json")
+    export.write_csv(outcome.rows, {name: spec.max_score for name, spec in specs.items()}, out / "grades.csv")
+    # one page per student and assignment: the chosen submission, else the latest rejected file
+    pages: dict[tuple, dict] = {}
+    for row in outcome.rows:
+        key = (row["student"], row["assignment"])
+        current = pages.get(key)
+        if current is None or (row["chosen"], row["order"]) > (current["chosen"], current["order"]):
+            pages[key] = row
+    outcome.feedback = feedback.write(list(pages.values()), out / "feedback")

@@ -1,0 +1,90 @@
+"""nbgrader gradebooks: per-assignment templates for job folders, and the course gradebook.
+
+The course gradebook is nbgrader's SQLite database `<out>/gradebook.db` by default; `--db URL` passes
+any SQLAlchemy URL nbgrader accepts (e.g. a PostgreSQL server shared by several graders). Workers
+never write to it: each job grades against a private copy of a template, and the parent writes the
+results here, one submission at a time, so any number of workers ends in one consistent gradebook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from pathlib import Path
+
+from . import speedups
+from .course import AssignmentSpec
+
+speedups.apply()
+
+
+def generate(spec: AssignmentSpec, db_url: str, scratch: Path, config_file: Path | None) -> None:
+    """Run nbgrader's generate_assignment for `spec` in a scratch course so that `db_url` knows it."""
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    speedups.fast_gradebook_creation()
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    shutil.copytree(spec.folder, scratch / "source" / spec.name,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    config = Config()
+    if config_file is not None:
+        config.merge(PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config())
+    config.CourseDirectory.root = str(scratch)
+    config.CourseDirectory.source_directory = "source"
+    config.CourseDirectory.release_directory = "release"
+    config.CourseDirectory.db_url = db_url
+    config.CourseDirectory.assignment_id = spec.name
+    converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+    converter.force = True
+    converter.create_assignment = True
+    converter.start()
+
+
+def template(spec: AssignmentSpec, cache: Path, config_file: Path | None) -> Path:
+    """A folder with `gradebook.db` knowing only this assignment (built once per source version)."""
+    target = cache / f"{spec.name}-{spec.source_sha256[:16]}"
+    if (target / "gradebook.db").exists():
+        return target
+    scratch = cache / f".building-{spec.name}-{os.getpid()}"
+    generate(spec, f"sqlite:///{scratch / 'gradebook.db'}", scratch, config_file)
+    shutil.rmtree(scratch / "release", ignore_errors=True)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(scratch, target)
+    return target
+
+
+def record(db_url: str, rows: list[dict], scratch: Path, specs: dict[str, AssignmentSpec],
+           config_file: Path | None) -> None:
+    """Write the scores of graded rows into the course gradebook (idempotent)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import SAWarning
+
+    graded = [row for row in rows if row["status"] == "graded"]
+    if not graded:
+        return
+    speedups.fast_gradebook_creation()
+    with Gradebook(db_url) as gradebook:
+        known = {assignment.name for assignment in gradebook.assignments}
+    for name in sorted({row["assignment"] for row in graded} - known):
+        generate(specs[name], db_url, scratch / f"generate-{name}", config_file)
+        shutil.rmtree(scratch / f"generate-{name}", ignore_errors=True)
+    with Gradebook(db_url) as gradebook, warnings.catch_warnings():
+        # nbgrader 0.9 with SQLAlchemy 2 warns about its own session handling; the rows are written correctly
+        warnings.simplefilter("ignore", SAWarning)
+        for row in graded:
+            gradebook.update_or_create_student(row["student"])
+            gradebook.update_or_create_submission(row["assignment"], row["student"])
+            for test in row["tests"]:
+                try:
+                    grade = gradebook.find_grade(test["name"], row["assignment"], row["assignment"], row["student"])
+                except MissingEntry:
+                    continue  # the source notebook changed since the gradebook learnt it
+                grade.auto_score = test["score"]
+                grade.needs_manual_grade = False
+            gradebook.db.commit()

@@ -1,0 +1,148 @@
+"""Gradescope: build an autograder bundle, and run it inside Gradescope's container.
+
+`build` writes a zip with `setup.sh` (installs Python packages at the versions of requirements.txt),
+`run_autograder` (grades one submission), this package, the assignment's source folder, the course
+config and data/. Gradescope unpacks it into /autograder/source and runs run_autograder once per
+submission, in a fresh container, with the student's files in /autograder/submission; it reads
+/autograder/results/results.json. `python -m autograder.gradescope --root DIR --assignment A` is that
+run; AUTOGRADER_ROOT (default /autograder) and AUTOGRADER_PYTHON change the paths for a local test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+from .course import Course, CourseError
+from .files import atomic_write
+
+PACKAGE = Path(__file__).resolve().parent
+NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib")  # what grading the exercises imports
+FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entry times, so the same inputs give the same bundle
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu).
+set -euo pipefail
+apt-get install -y -q python3 python3-pip python3-venv
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install -q --disable-pip-version-check -r /autograder/source/requirements.txt
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this once per submission; it writes $root/results/results.json.
+# AUTOGRADER_ROOT and AUTOGRADER_PYTHON override the paths (for a local test of the bundle).
+set -uo pipefail
+root="${{AUTOGRADER_ROOT:-/autograder}}"
+python="${{AUTOGRADER_PYTHON:-$root/venv/bin/python}}"
+cd "$root/source"
+exec "$python" -m autograder.gradescope --root "$root" --assignment {assignment}
+"""
+
+
+def _requirements(course: Course) -> str:
+    path = course.root / "requirements.txt"
+    if not path.exists():
+        path = PACKAGE.parent / "requirements.txt"
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name = line.split("#")[0].strip().split("==")[0].strip().lower()
+        if name in NEEDED:
+            pins[name] = line.split("#")[0].strip()
+    missing = [name for name in NEEDED if name not in pins]
+    if missing:
+        raise CourseError(f"{path} pins no version of {', '.join(missing)}: add them (name==version).")
+    return "\n".join(pins[name] for name in NEEDED) + "\n"
+
+
+def build(course: Course, assignment: str, out: Path) -> Path:
+    """Write the Gradescope bundle for one assignment to `out` (a .zip)."""
+    spec = course.spec(assignment)
+    files: dict[str, tuple[bytes, int]] = {
+        "setup.sh": (SETUP_SH.encode(), 0o755),
+        "run_autograder": (RUN_AUTOGRADER.format(assignment=assignment).encode(), 0o755),
+        "requirements.txt": (_requirements(course).encode(), 0o644),
+    }
+    for path in sorted(PACKAGE.glob("*.py")) + [PACKAGE / "README.md"]:
+        if path.exists():
+            files[f"autograder/{path.name}"] = (path.read_bytes(), 0o644)
+    if course.config_file is not None:
+        files["course/nbgrader_config.py"] = (course.config_file.read_bytes(), 0o644)
+    source_name = course.source_dir.name
+    for folder, prefix in ((spec.folder, f"course/{source_name}/{assignment}"), (course.root / "data", "course/data")):
+        if folder.is_dir():
+            for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts
+                               and "__pycache__" not in p.parts):
+                files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = (path.read_bytes(), 0o644)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name in sorted(files):
+            data, mode = files[name]
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            bundle.writestr(info, data)
+    tmp.replace(out)
+    return out
+
+
+def results_json(rows: list[dict], seconds: float) -> dict:
+    """Gradescope's results.json for the rows of one submission."""
+    chosen = [row for row in rows if row.get("chosen")]
+    rejected = [row for row in rows if row["status"] == "rejected"]
+    notes = [row["error"] for row in rejected]
+    result: dict = {"score": 0.0, "execution_time": int(round(seconds)), "visibility": "visible",
+                    "stdout_visibility": "hidden", "tests": []}
+    if chosen and chosen[0]["status"] == "graded":
+        row = chosen[0]
+        result["score"] = row["score"]
+        result["tests"] = [{"name": test["name"], "number": str(index), "score": test["score"],
+                            "max_score": test["max_score"], "status": "passed" if test["passed"] else "failed",
+                            "output": test["message"], "visibility": "visible"}
+                           for index, test in enumerate(row["tests"], start=1)]
+        if row["error"]:
+            notes.insert(0, row["error"])
+    elif chosen:
+        notes.insert(0, "Your notebook could not be graded automatically; your instructor can see why and will "
+                        "look at it.")
+    elif not rejected:
+        notes.append("No notebook (.ipynb) was found in your submission. In Colab use File > Download > "
+                     "Download .ipynb and upload that file.")
+    result["output"] = "\n".join(notes)
+    return result
+
+
+def run(root: Path, assignment: str) -> dict:
+    """Grade /autograder/submission (under `root`) and write results/results.json."""
+    from .grade import grade
+
+    started = time.monotonic()
+    try:
+        outcome = grade([root / "submission"], root / "graded", course=Course(root / "source" / "course"),
+                        assignment=assignment, student="submission", workers=1, stream=sys.stdout)
+        result = results_json(outcome.rows, time.monotonic() - started)
+        print(outcome.summary())
+    except Exception as error:  # Gradescope must always get a results.json
+        result = {"score": 0.0, "execution_time": int(time.monotonic() - started), "tests": [],
+                  "output": f"The autograder itself failed ({type(error).__name__}: {error}); "
+                            "your instructor has been told.", "visibility": "visible"}
+    atomic_write(root / "results" / "results.json", json.dumps(result, indent=1, ensure_ascii=False))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.gradescope",
+                                     description="Grade one Gradescope submission (run by run_autograder).")
+    parser.add_argument("--root", default="/autograder", help="Gradescope's folder (default: /autograder)")
+    parser.add_argument("--assignment", required=True, help="assignment id")
+    args = parser.parse_args(argv)
+    run(Path(args.root), args.assignment)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""One grading job: a private nbgrader course folder for one submission, and the results read from it.
+
+Layout of a job folder (created by the parent, graded by a worker, read back by the parent):
+  source/<a>/...                       copy of the assignment's source folder
+  gradebook.db                         copy of the assignment's template gradebook (no students)
+  submitted/<student>/<a>/<a>.ipynb    the archived submission, under the name nbgrader expects
+  autograded/<student>/<a>/<a>.ipynb   written by nbgrader; its cells' outputs give the messages
+  data -> <course>/data                so notebooks find data/ above their working folder
+  kernel.pid                           the kernel's process group, written by kernel_launcher.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+from .course import AssignmentSpec
+from .execute import KERNEL_DIED, NOT_RUN, TIMEOUT
+
+JOB_STUDENT = "student"  # the id inside a job folder; the real id is attached by the parent
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+MAX_MESSAGE = 500
+
+
+def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Path, data_dir: Path | None) -> None:
+    """Create a job folder for grading `submission` as assignment `spec`."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    name = spec.name
+    shutil.copytree(spec.folder, workdir / "source" / name,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    shutil.copyfile(template / "gradebook.db", workdir / "gradebook.db")
+    target = workdir / "submitted" / JOB_STUDENT / name / f"{name}.ipynb"
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(submission, target)
+    if data_dir is not None and data_dir.is_dir():
+        (workdir / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
+
+
+def autograded_notebook(workdir: Path, spec: AssignmentSpec) -> Path:
+    return workdir / "autograded" / JOB_STUDENT / spec.name / f"{spec.name}.ipynb"
+
+
+def stop_kernel(workdir: Path) -> None:
+    """Kill the job's kernel process group (and any children it left behind), if still there."""
+    pidfile = workdir / "kernel.pid"
+    try:
+        pgid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def collect(workdir: Path, spec: AssignmentSpec) -> tuple[list[dict], str | None]:
+    """The per-test results nbgrader recorded for the job, and a note when a limit stopped the notebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    notebook_path = autograded_notebook(workdir, spec)
+    cells = json.loads(notebook_path.read_text(encoding="utf-8"))["cells"]
+    by_id = {cell["metadata"]["nbgrader"]["grade_id"]: cell for cell in cells
+             if "grade_id" in cell.get("metadata", {}).get("nbgrader", {})}
+    scores: dict[str, tuple[float | None, float]] = {}
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gradebook:
+        try:
+            submitted = gradebook.find_submission_notebook(spec.name, spec.name, JOB_STUDENT)
+        except MissingEntry as error:
+            raise RuntimeError(f"nbgrader recorded no grades for the job in {workdir}") from error
+        for grade in submitted.grades:
+            scores[grade.name] = (grade.auto_score, float(grade.max_score))
+    tests = []
+    for test in spec.tests:
+        score, max_score = scores.get(test.grade_id, (None, test.points))
+        score = 0.0 if score is None else float(score)
+        cell = by_id.get(test.grade_id, {"outputs": []})
+        tests.append({
+            "name": test.grade_id,
+            "score": score,
+            "max_score": max_score,
+            "passed": score >= max_score,
+            "message": message(cell, spec.hidden_lines, passed=score >= max_score),
+        })
+    return tests, limit_note(cells)
+
+
+def _clean(text: str, hidden: frozenset[str]) -> str:
+    """One line of at most MAX_MESSAGE characters, withheld entirely if it quotes a hidden test."""
+    text = " ".join(ANSI.sub("", text).split())
+    if "HIDDEN TESTS" in text or any(line in text for line in hidden):
+        return "(the message is not shown because it quotes hidden test code)"
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def message(cell: dict, hidden: frozenset[str], passed: bool) -> str:
+    """What a learner may see about a test cell: the error's name and message, never its traceback."""
+    outputs = cell.get("outputs", [])
+    for output in outputs:
+        if output.get("output_type") == "error":
+            ename, evalue = output.get("ename", "Error"), output.get("evalue", "")
+            if ename == "AssertionError" and not evalue.strip():
+                return "AssertionError: a check in this test failed."
+            cleaned = _clean(evalue, hidden) if evalue.strip() else ""
+            return f"{ename}: {cleaned}" if cleaned else ename
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            text = "".join(output.get("text", ""))
+            first = next((line for line in text.splitlines() if line.strip()), "")
+            return "The test cell wrote to stderr, which nbgrader scores as a failure: " + _clean(first, hidden)
+    if not passed:
+        return "Partial credit." if any(o.get("output_type") == "execute_result" for o in outputs) else "Not passed."
+    return ""
+
+
+def limit_note(cells: list[dict]) -> str | None:
+    """A sentence for grades.json when a time or memory limit stopped part of the notebook."""
+    enames = [output.get("ename") for cell in cells for output in cell.get("outputs", [])
+              if output.get("output_type") == "error"]
+    notes = []
+    if TIMEOUT in enames:
+        notes.append(f"{enames.count(TIMEOUT)} cell(s) hit the time limit and were stopped")
+    if KERNEL_DIED in enames:
+        notes.append("the kernel stopped (memory limit, or the code ended the Python process)")
+    if "MemoryError" in enames:
+        notes.append("a cell ran out of memory (MemoryError)")
+    if NOT_RUN in enames:
+        notes.append(f"{enames.count(NOT_RUN)} later cell(s) did not run")
+    if not notes:
+        return None
+    return "Limits reached: " + "; ".join(notes) + ". Scored on the cells that finished."

@@ -1,0 +1,37 @@
+"""Per-submission limits: how long, how much memory, how large a file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits for grading one submission (defaults fit the book's exercises with room to spare)."""
+
+    notebook_seconds: int = 300  # wall time for running the whole notebook
+    cell_seconds: int = 120  # wall time for one cell; a longer cell is interrupted and scored 0
+    memory_mb: int = 2048  # the kernel's data segment (heap and anonymous memory, RLIMIT_DATA)
+    file_mb: int = 20  # the largest notebook file accepted (Colab notebooks with plots are a few MB)
+    disk_mb: int = 256  # the largest file the kernel may write (RLIMIT_FSIZE)
+    grace_seconds: int = 60  # extra time for kernel start-up and bookkeeping before a hard stop
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"limit {name} must be a positive whole number, got {value!r}")
+
+    @property
+    def hard_seconds(self) -> int:
+        """Wall time after which the grading process is killed outright."""
+        return self.notebook_seconds + self.grace_seconds
+
+    def key(self) -> str:
+        """The limits that can change a grade, as stable text (part of a result's cache key)."""
+        return f"notebook={self.notebook_seconds},cell={self.cell_seconds},memory={self.memory_mb},disk={self.disk_mb}"
+
+
+def threads_per_worker(workers: int) -> int:
+    """CPU threads each kernel may use so that `workers` kernels share the machine without contention."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -1,0 +1,79 @@
+"""A progress bar while grading and a summary table at the end (plain text, no dependencies)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import TextIO
+
+STATUSES = ("graded", "rejected", "failed")
+
+
+class Progress:
+    """One line redrawn in place on a terminal; one line per finished submission elsewhere (CI logs)."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 28) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self.done = 0
+        self.counts: Counter[str] = Counter()
+        self.started = time.monotonic()
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        if total:
+            self._draw()
+
+    def advance(self, row: dict) -> None:
+        self.done += 1
+        self.counts[row["status"]] += 1
+        if self.live:
+            self._draw()
+        else:
+            score = f" {row['score']:g}/{row['max_score']:g}" if row["status"] == "graded" else ""
+            self.stream.write(f"[{self.done}/{self.total}] {row['student']} {row['assignment']}: "
+                              f"{row['status']}{score}\n")
+            self.stream.flush()
+
+    def _draw(self) -> None:
+        if not self.live:
+            self.stream.write(f"grading {self.total} submission(s)\n")
+            self.stream.flush()
+            return
+        filled = int(self.width * self.done / self.total) if self.total else self.width
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+        counts = " ".join(f"{status} {self.counts[status]}" for status in STATUSES)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+                          f"{counts} eta {eta:4.0f}s ")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.live and self.total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def summary(rows: list[dict], superseded: int = 0) -> str:
+    """A table per assignment (graded / rejected / failed, mean score) and the reason for each problem."""
+    by_assignment: dict[str, list[dict]] = {}
+    for row in rows:
+        by_assignment.setdefault(row["assignment"] or "(unknown)", []).append(row)
+    header = f"{'assignment':<16} {'graded':>6} {'rejected':>8} {'failed':>6} {'mean score':>12}"
+    lines = [header, "-" * len(header)]
+    for name in sorted(by_assignment):
+        group = by_assignment[name]
+        counts = Counter(row["status"] for row in group)
+        scores = [row["score"] for row in group if row["status"] == "graded"]
+        maximum = next((row["max_score"] for row in group if row["max_score"] is not None), None)
+        mean = f"{sum(scores) / len(scores):.2f}/{maximum:g}" if scores and maximum is not None else "-"
+        lines.append(f"{name:<16} {counts['graded']:>6} {counts['rejected']:>8} {counts['failed']:>6} {mean:>12}")
+    problems = [row for row in rows if row["status"] != "graded" or row["error"]]
+    if superseded:
+        lines.append(f"{superseded} older submission(s) superseded by a later one (kept in archive/).")
+    if problems:
+        lines.append("")
+        lines.append("Needs attention:")
+        for row in problems:
+            lines.append(f"  {row['status']:<8} {row['student'] or '?'} / {row['assignment'] or '?'}: {row['error']}")
+    return "\n".join(lines)
