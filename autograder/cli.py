@@ -38,6 +38,10 @@ def parser() -> argparse.ArgumentParser:
         description="Regenerate the student versions in exercises/ from the sources in solutions/ and validate "
                     "them: every reference solution scores full marks, every student version scores zero.")
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignment ids (default: all)")
+    release.add_argument("--check", action="store_true",
+                         help="write nothing; fail if a source's metadata or a student version is out of date")
+    release.add_argument("--no-validate", action="store_true",
+                         help="skip the validation with nbgrader (which executes every notebook)")
 
     grade = commands.add_parser(
         "grade", help="grade notebooks, folders, zips or LMS downloads",
@@ -86,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Wrote {path}: upload it as the assignment's autograder in Gradescope.")
             return 0
         if args.command == "release":
-            from .release import release
+            from .release import main as release_main
 
-            return release(_course(args), args.assignments)
+            return release_main([*args.assignments, *(["--check"] if args.check else []),
+                                 *(["--no-validate"] if args.no_validate else [])])
     except (UsageError, CourseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ so Colab's renamed downloads ("Copy of rmse_metric.ipynb", "rmse_metric (1).ipyn
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 
@@ -34,6 +36,14 @@ class Detection:
 
 def _reject(problem: str, assignment: str | None = None) -> Detection:
     return Detection(assignment, problem)
+
+
+def guess_assignment(filename: str, specs: dict[str, AssignmentSpec]) -> str | None:
+    """The assignment a file's name suggests ("Copy of rmse_metric (1).ipynb" -> rmse_metric), if any."""
+    stem = re.sub(r"\.ipynb$", "", filename, flags=re.I)
+    stem = re.sub(r"^(Copy of |사본 - )", "", stem)
+    stem = re.sub(r"( ?\(\d+\)|-\d+)$", "", stem).strip()
+    return stem if stem in specs else None
 
 
 def detect(data: bytes, specs: dict[str, AssignmentSpec], *, expected: str | None = None,
@@ -66,13 +76,15 @@ def detect(data: bytes, specs: dict[str, AssignmentSpec], *, expected: str | Non
         return _reject(f"uses notebook format {major}, but format 4 is needed. Open it in Colab or Jupyter, save "
                        f"it (which converts it to format 4) and resubmit. {DOWNLOAD}", expected)
     try:
-        notebook = nbformat.reads(text, as_version=4)
-        nbformat.validate(notebook)
+        with warnings.catch_warnings():  # nbformat warns (and repairs) e.g. duplicate cell ids; we only check
+            warnings.simplefilter("ignore")
+            notebook = nbformat.reads(text, as_version=4)
+            nbformat.validate(notebook)
     except Exception as error:  # nbformat raises several types for invalid notebooks
         first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
         return _reject(f"is not a valid notebook ({first}). {FRESH_COPY}", expected)
     language = _language(notebook)
-    if language and language != "python":
+    if language and language.lower() != "python":
         return _reject(f"is a notebook for the {language} language, but the exercises are Python. {FRESH_COPY}",
                        expected)
     return _check_cells(notebook, specs, expected)
@@ -95,7 +107,7 @@ def _language(notebook) -> str | None:
     spec = notebook.metadata.get("kernelspec", {})
     info = notebook.metadata.get("language_info", {})
     language = spec.get("language") or info.get("name")
-    return str(language).lower() if language else None
+    return str(language) if language else None
 
 
 def _check_cells(notebook, specs: dict[str, AssignmentSpec], expected: str | None) -> Detection:

@@ -27,7 +27,7 @@ from typing import TextIO
 
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
-from .detect import detect
+from .detect import Detection, detect, guess_assignment
 from .files import atomic_write, sha256_bytes
 from .intake import UsageError, receive, submission_order
 from .limits import Limits, threads_per_worker
@@ -112,11 +112,15 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
 
 
 def _check(entry: dict, archive: Archive, specs: dict[str, AssignmentSpec], limits: Limits) -> _Item:
+    """Detect the assignment of an archived submission, or why it cannot be graded."""
     if entry["problem"]:
-        return _Item(entry, entry["assignment"], entry["problem"])
-    detection = detect(archive.read(entry["sha256"]), specs, expected=entry["assignment"],
-                       max_bytes=limits.file_mb * 2**20)
-    return _Item(entry, detection.assignment, detection.problem)
+        detection = Detection(entry["assignment"], entry["problem"])
+    else:
+        detection = detect(archive.read(entry["sha256"]), specs, expected=entry["assignment"],
+                           max_bytes=limits.file_mb * 2**20)
+    # a rejected file still says, through its name, which assignment its student meant to submit
+    assignment = detection.assignment or (guess_assignment(entry["name"], specs) if detection.problem else None)
+    return _Item(entry, assignment, detection.problem)
 
 
 def _choose(items: list[_Item]) -> tuple[list[_Item], int]:

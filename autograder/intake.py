@@ -201,11 +201,12 @@ def _expand_zip(item: Found, archive: Archive, max_bytes: int) -> list[Found]:
             return [item]
         for info in infos:
             name = _zip_member_name(info)
-            parts = tuple(part for part in name.replace("\\", "/").split("/") if part)
+            unsafe = _unsafe_member(name)
+            # an unsafe name says nothing trustworthy about folders: keep it as one flat name
+            parts = (name,) if unsafe else tuple(part for part in name.replace("\\", "/").split("/") if part)
             source = f"{item.source}:{name}"
             member = Found(item.parts[:-1] + parts if len(item.parts) > 1 else parts, source,
                            mtime=_zip_time(info), size=info.file_size, canvas=canvas)
-            unsafe = _unsafe_member(name)
             if any(_is_junk(part) for part in parts) and not unsafe:
                 continue
             mode = info.external_attr >> 16
@@ -257,8 +258,7 @@ def _strip_wrapper(found: list[Found]) -> list[Found]:
 
 
 def _is_notebook_name(name: str) -> bool:
-    canvas = parse_canvas_name(name)
-    return (canvas["original"] if canvas else name).lower().endswith(".ipynb")
+    return name.lower().endswith(".ipynb")
 
 
 def _canvas(item: Found) -> dict | None:

@@ -9,9 +9,14 @@ would hold to the chapter rules).
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nbformat
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # `pytest` run directly (not `python -m pytest`) must still find autograder/
+    sys.path.insert(0, str(REPO))
 
 HIDDEN_MARK = "SECRET_HIDDEN_CHECK"  # appears only inside hidden tests: feedback must never show it
 
