@@ -1,0 +1,252 @@
+"""Release the graded exercises: nbgrader metadata from visible markers, student versions, validation.
+
+The one source of each exercise is ``solutions/<assignment>/<assignment>.ipynb``. Visible markers in
+it decide everything nbgrader needs, so nobody edits nbgrader's JSON by hand:
+
+* A graded test cell starts with the line ``# Test <task> (<N> points)``. It becomes the grade cell
+  ``<assignment>-<task>`` worth N points. Its visible checks come first; hidden checks sit between
+  ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``.
+* The answer cell of that task is the cell right before it and holds ``### BEGIN SOLUTION`` ...
+  ``### END SOLUTION``. It becomes the autograded answer cell ``<assignment>-<task>-answer``.
+* Every other cell is locked (read-only) with the grade id ``<assignment>-locked-<n>``.
+
+``python -m autograder.release [ASSIGNMENT ...]`` writes that metadata into the source notebooks (and
+clears any outputs), regenerates ``exercises/<assignment>/<assignment>.ipynb`` with nbgrader's
+GenerateAssignment, and validates with nbgrader: the source must score full marks and the student
+version zero on every graded test. ``--check`` writes nothing and fails when a committed file is out
+of date; ``--no-validate`` skips the validation (which runs every notebook).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import logging
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = ("rmse_metric", "loss_history", "train_step")
+SOURCE_DIRECTORY = "solutions"   # nbgrader's source folder (see nbgrader_config.py)
+RELEASE_DIRECTORY = "exercises"  # nbgrader's release folder: the student versions
+
+TEST_MARKER = re.compile(r"# Test (?P<task>[a-z][a-z0-9_]*) \((?P<points>[1-9][0-9]*) points?\)")
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
+NBGRADER_SCHEMA_VERSION = 3
+
+
+class ReleaseError(Exception):
+    """A source notebook breaks the marker rules, a file is out of date, or validation failed."""
+
+
+def source_path(assignment: str, root: Path = REPO) -> Path:
+    """The nbgrader source notebook of an assignment."""
+    return Path(root) / SOURCE_DIRECTORY / assignment / f"{assignment}.ipynb"
+
+
+def release_path(assignment: str, root: Path = REPO) -> Path:
+    """The generated student version of an assignment."""
+    return Path(root) / RELEASE_DIRECTORY / assignment / f"{assignment}.ipynb"
+
+
+def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None) -> dict:
+    metadata = {"grade": grade, "grade_id": grade_id, "locked": locked,
+                "schema_version": NBGRADER_SCHEMA_VERSION, "solution": solution, "task": False}
+    if points is not None:
+        metadata["points"] = points
+    return metadata
+
+
+def test_marker(cell) -> re.Match | None:
+    """The ``# Test <task> (<N> points)`` marker on the first line of a code cell, if any."""
+    if cell.cell_type != "code":
+        return None
+    return TEST_MARKER.fullmatch(cell.source.split("\n", 1)[0].strip())
+
+
+def add_metadata(notebook: nbformat.NotebookNode, assignment: str, name: str = "") -> nbformat.NotebookNode:
+    """A copy of the notebook with nbgrader metadata written from its markers and outputs cleared."""
+    where = name or str(source_path(assignment).relative_to(REPO))
+    notebook = copy.deepcopy(notebook)
+    cells = notebook.cells
+    problems, tasks = [], []
+    for index, cell in enumerate(cells):
+        cell.metadata.pop("nbgrader", None)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        marker = test_marker(cell)
+        is_answer = cell.cell_type == "code" and BEGIN_SOLUTION in cell.source
+        if marker:
+            task, points = marker["task"], int(marker["points"])
+            if task in tasks:
+                problems.append(f"{where}, cell {index}: a second test cell for task {task!r}; task names must be unique")
+            tasks.append(task)
+            answer = cells[index - 1] if index else None
+            if answer is None or answer.cell_type != "code" or BEGIN_SOLUTION not in answer.source:
+                problems.append(f"{where}, cell {index}: the test cell of task {task!r} must come right after "
+                                f"its answer cell (a code cell with {BEGIN_SOLUTION!r})")
+            if BEGIN_SOLUTION in cell.source:
+                problems.append(f"{where}, cell {index}: a test cell cannot also hold a solution")
+            cell.metadata["nbgrader"] = _nbgrader(f"{assignment}-{task}", grade=True, solution=False,
+                                                  locked=True, points=points)
+        elif is_answer:
+            following = cells[index + 1] if index + 1 < len(cells) else None
+            next_marker = test_marker(following) if following is not None else None
+            if next_marker is None:
+                problems.append(f"{where}, cell {index}: an answer cell ({BEGIN_SOLUTION!r}) must be followed "
+                                "directly by its test cell, whose first line is '# Test <task> (<N> points)'")
+                continue
+            cell.metadata["nbgrader"] = _nbgrader(f"{assignment}-{next_marker['task']}-answer", grade=False,
+                                                  solution=True, locked=False)
+        else:
+            if HIDDEN_TESTS in cell.source:
+                problems.append(f"{where}, cell {index}: hidden tests outside a test cell would reach students")
+            cell.metadata["nbgrader"] = _nbgrader(f"{assignment}-locked-{index}", grade=False, solution=False,
+                                                  locked=True)
+    if not tasks:
+        problems.append(f"{where}: no graded test cell (first line '# Test <task> (<N> points)')")
+    if problems:
+        raise ReleaseError("\n".join(problems))
+    return notebook
+
+
+def render(notebook: nbformat.NotebookNode) -> str:
+    """The notebook as the text this repository commits."""
+    return nbformat.writes(notebook) + "\n"
+
+
+def generate_in_course(course: Path, assignment: str, *, database: bool = True) -> Path:
+    """Run nbgrader's GenerateAssignment in a course folder that holds the source; return the release path.
+
+    With ``database=True`` the course's gradebook (``course/gradebook.db``) receives the assignment, as
+    ``nbgrader generate_assignment`` does, so that the same folder can autograde submissions afterwards.
+    """
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+
+    config = Config()
+    config.CourseDirectory.root = str(Path(course).resolve())
+    config.CourseDirectory.source_directory = SOURCE_DIRECTORY
+    config.CourseDirectory.release_directory = RELEASE_DIRECTORY
+    config.CourseDirectory.assignment_id = assignment
+    config.GenerateAssignment.force = True
+    config.GenerateAssignment.no_database = not database
+    config.SaveCells.enabled = database
+    coursedir = CourseDirectory(config=config)
+    converter = GenerateAssignment(coursedir=coursedir, config=config)
+    converter.log.setLevel(logging.ERROR)
+    with _tools_on_path():
+        converter.start()
+    return release_path(assignment, Path(course))
+
+
+@contextlib.contextmanager
+def _tools_on_path():
+    """nbgrader's gradebook runs the `alembic` command: find it next to this interpreter (a venv's bin/)."""
+    original = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), original])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = original
+
+
+def generate(notebook: nbformat.NotebookNode, assignment: str) -> str:
+    """The student version of a source notebook (with metadata), as committed text."""
+    with tempfile.TemporaryDirectory(prefix="kdd-release-") as course:
+        path = source_path(assignment, Path(course))
+        path.parent.mkdir(parents=True)
+        path.write_text(render(notebook), encoding="utf-8")
+        student = nbformat.read(generate_in_course(Path(course), assignment, database=False), as_version=4)
+    return render(student)
+
+
+def validate(assignment: str, root: Path = REPO) -> list[str]:
+    """Run nbgrader's validator: problems if the source loses a point or the student version earns one."""
+    from nbgrader.validator import Validator
+
+    problems = []
+    for path, invert in ((source_path(assignment, root), False), (release_path(assignment, root), True)):
+        validator = Validator(invert=invert)
+        validator.log.setLevel(logging.WARNING)
+        with _tools_on_path():
+            results = validator.validate(str(path))
+        relative = path.relative_to(root)
+        for cell in results.get("failed", []):
+            problems.append(f"{relative}: this graded cell does not score full marks with the reference "
+                            f"solution:\n{cell['source']}\n{cell['raw_error']}")
+        for cell in results.get("passed", []):
+            problems.append(f"{relative}: this graded cell passes in the student version (it must fail "
+                            f"until the student answers):\n{cell['source']}")
+        for cell in results.get("changed", []) + results.get("type_changed", []):
+            problems.append(f"{relative}: a locked or graded cell differs from its checksum:\n{cell['source']}")
+    return problems
+
+
+def release(assignments: list[str] | None = None, *, root: Path = REPO, check: bool = False,
+            run_validation: bool = True, log=print) -> list[Path]:
+    """Write metadata into the sources, regenerate the student versions and validate both.
+
+    Returns the files that changed (with ``check=True``: that would change, and nothing is written).
+    Raises ReleaseError listing every problem found.
+    """
+    root = Path(root)
+    assignments = list(assignments or ASSIGNMENTS)
+    unknown = sorted(set(assignments) - set(ASSIGNMENTS))
+    if unknown:
+        raise ReleaseError(f"unknown assignment(s) {', '.join(unknown)}; choose from {', '.join(ASSIGNMENTS)}")
+    changed, problems = [], []
+    for assignment in assignments:
+        source = source_path(assignment, root)
+        if not source.exists():
+            problems.append(f"{source.relative_to(root)} does not exist")
+            continue
+        notebook = add_metadata(nbformat.read(source, as_version=4), assignment, str(source.relative_to(root)))
+        outputs = {source: render(notebook), release_path(assignment, root): generate(notebook, assignment)}
+        for path, text in outputs.items():
+            if path.exists() and path.read_text(encoding="utf-8") == text:
+                continue
+            changed.append(path)
+            if check:
+                problems.append(f"{path.relative_to(root)} is out of date: run `python -m autograder.release "
+                                f"{assignment}` and commit the result")
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                log(f"wrote {path.relative_to(root)}")
+        if run_validation and not (check and problems):
+            log(f"validating {assignment} (runs the source and the student version)...")
+            problems.extend(validate(assignment, root))
+    if problems:
+        raise ReleaseError("\n\n".join(problems))
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m autograder.release [ASSIGNMENT ...] [--check] [--no-validate]``."""
+    parser = argparse.ArgumentParser(prog="python -m autograder.release", description=__doc__.split("\n\n")[0])
+    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                        help=f"assignments to release (default: all of {', '.join(ASSIGNMENTS)})")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; fail if a source's metadata or a student version is out of date")
+    parser.add_argument("--no-validate", action="store_true",
+                        help="skip nbgrader validation (which executes every notebook)")
+    args = parser.parse_args(argv)
+    try:
+        changed = release(args.assignments, check=args.check, run_validation=not args.no_validate)
+    except ReleaseError as error:
+        print(f"release failed:\n{error}", file=sys.stderr)
+        return 1
+    print("up to date" if not changed else f"{len(changed)} file(s) {'out of date' if args.check else 'written'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
