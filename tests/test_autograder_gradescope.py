@@ -1,0 +1,68 @@
+"""The Gradescope bundle, run against a simulated /autograder tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from autograder_fixtures import REFERENCE, make_course, notebook, write
+from conftest import ROOT
+
+from autograder.course import Course
+from autograder.gradescope import build
+
+
+@pytest.fixture(scope="module")
+def gradescope(tmp_path_factory):
+    base = tmp_path_factory.mktemp("gradescope")
+    course = Course(make_course(base / "course"))
+    bundle = build(course, "tinyadd", base / "autograder.zip")
+    root = base / "autograder"  # what Gradescope's container holds
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(root / "source")
+    wrong_add = {"add": "def add(a, b):\n    return a - b", "mul": REFERENCE["tinyadd"]["mul"]}
+    write(notebook("tinyadd", wrong_add), root / "submission" / "Copy of tinyadd.ipynb")
+    (root / "submission" / "notes.txt").write_text("my notes")
+    script = root / "source" / "run_autograder"
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
+    run = subprocess.run(["bash", str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    results = root / "results" / "results.json"
+    return {"bundle": bundle, "run": run, "results": json.loads(results.read_text()) if results.exists() else None}
+
+
+def test_bundle_has_what_gradescope_needs(gradescope):
+    with zipfile.ZipFile(gradescope["bundle"]) as archive:
+        names = set(archive.namelist())
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+        requirements = archive.read("requirements.txt").decode()
+    for name in ("setup.sh", "run_autograder", "requirements.txt", "autograder/grade.py",
+                 "course/nbgrader_config.py", "course/solutions/tinyadd/tinyadd.ipynb"):
+        assert name in names, f"the bundle lacks {name}"
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111, "scripts must be executable"
+    pins = (ROOT / "requirements.txt").read_text()
+    for line in requirements.splitlines():
+        assert line in pins, f"{line} is not the version pinned in requirements.txt"
+
+
+def test_run_autograder_writes_gradescope_results(gradescope):
+    run, results = gradescope["run"], gradescope["results"]
+    assert run.returncode == 0 and results is not None, run.stdout[-3000:] + run.stderr[-3000:]
+    assert results["score"] == 3 and isinstance(results["execution_time"], int), results
+    tests = {test["name"]: test for test in results["tests"]}
+    assert set(tests) == {"tinyadd-add", "tinyadd-mul"}, tests
+    assert tests["tinyadd-add"]["status"] == "failed" and tests["tinyadd-add"]["score"] == 0, tests
+    assert tests["tinyadd-add"]["max_score"] == 2 and "did you return a + b?" in tests["tinyadd-add"]["output"]
+    assert tests["tinyadd-mul"]["status"] == "passed" and tests["tinyadd-mul"]["score"] == 3, tests
+    assert sum(test["max_score"] for test in results["tests"]) == 5
+
+
+def test_empty_submission_still_gets_results(tmp_path):
+    from autograder.gradescope import results_json
+
+    results = results_json([], seconds=1.2)
+    assert results["score"] == 0 and "No notebook (.ipynb) was found" in results["output"], results

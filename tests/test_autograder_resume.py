@@ -1,0 +1,80 @@
+"""Interrupted batches resume without losing or repeating anyone; a stuck job is stopped, the rest goes on."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict
+
+import pytest
+
+from autograder_fixtures import REFERENCE, make_course, notebook, reference, write
+
+import autograder.grade
+from autograder import gradebook, jobs
+from autograder.course import Course
+from autograder.grade import grade
+from autograder.limits import Limits
+from autograder.pool import Job, WorkerPool
+
+LIMITS = Limits(cell_seconds=20)
+ANSWERS = {  # three different notebooks, so that each is a grading job of its own
+    "ann": REFERENCE["tinyadd"],
+    "ben": {"add": "def add(a, b):\n    return b + a", "mul": "def mul(a, b):\n    return a * b"},
+    "cat": {"add": "def add(a, b):\n    return a - b", "mul": "def mul(a, b):\n    return b * a"},
+}
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return Course(make_course(tmp_path_factory.mktemp("resume") / "course"))
+
+
+def test_interrupted_batch_finishes_the_rest_on_rerun(course, tmp_path, monkeypatch):
+    for student, answers in ANSWERS.items():
+        write(notebook("tinyadd", answers), tmp_path / "subs" / student / "tinyadd.ipynb")
+    out = tmp_path / "out"
+    calls = []
+    real_result = autograder.grade._result
+
+    def interrupt_on_second(job, reply, out_dir):
+        calls.append(job)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the instructor pressed Ctrl-C mid-batch
+        return real_result(job, reply, out_dir)
+
+    monkeypatch.setattr(autograder.grade, "_result", interrupt_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        grade([tmp_path / "subs"], out, course=course, workers=1, limits=LIMITS, stream=io.StringIO())
+    assert len(list((out / "results").glob("*.json"))) == 1, "the one finished result must be kept"
+    monkeypatch.undo()
+
+    outcome = grade([tmp_path / "subs"], out, course=course, workers=1, limits=LIMITS, stream=io.StringIO())
+    assert (outcome.graded_now, outcome.reused) == (2, 1), (outcome.graded_now, outcome.reused)
+    students = [row["student"] for row in json.loads((out / "grades.json").read_text())["submissions"]]
+    assert students == ["ann", "ben", "cat"], students
+    assert [row["score"] for row in outcome.rows] == [5, 5, 3], outcome.rows
+    manifest = (out / "archive" / "manifest.jsonl").read_text().splitlines()
+    assert len([line for line in manifest if '"kind": "submission"' in line]) == 3, "an input was archived twice"
+
+
+def test_stuck_job_is_stopped_and_the_worker_replaced(course, tmp_path):
+    spec = course.spec("tinyadd")
+    template = gradebook.template(spec, tmp_path / "templates", course.config_file)
+    submission = write(reference("tinyadd"), tmp_path / "reference.ipynb")
+    queue = []
+    for name, hard_seconds in (("stuck", 0.2), ("fine", 120)):
+        workdir = tmp_path / name
+        jobs.prepare(workdir, spec, template, submission, None)
+        payload = {"workdir": str(workdir), "assignment": "tinyadd", "student": jobs.JOB_STUDENT, "config_file": None,
+                   "limits": asdict(LIMITS), "threads": 1}
+        queue.append(Job(payload, hard_seconds))
+    replies = {}
+    pool = WorkerPool(1, tmp_path / "logs")
+    try:
+        pool.run(queue, lambda job, reply: replies.__setitem__(job.workdir.name, reply))
+    finally:
+        pool.close()
+    assert replies["stuck"]["ok"] is False and "did not finish within" in replies["stuck"]["error"], replies
+    assert replies["fine"]["ok"] is True, f"the next job must run on a fresh worker: {replies['fine']}"
+    assert jobs.collect(tmp_path / "fine", spec)[0][0]["passed"], "the fresh worker graded correctly"

@@ -1,0 +1,89 @@
+"""Small pure functions of the autograder (no grading)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import autograder_fixtures  # noqa: F401 (puts the repository on sys.path)
+
+from autograder.archive import Archive
+from autograder.detect import guess_assignment
+from autograder.files import safe_component
+from autograder.intake import parse_canvas_name, submission_order
+from autograder.jobs import message
+from autograder.limits import Limits
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("doejane_12345_67890_rmse_metric.ipynb", ("doejane", "12345", 67890, False, "rmse_metric.ipynb")),
+    ("doejane_LATE_12345_67890_Copy of rmse_metric.ipynb",
+     ("doejane", "12345", 67890, True, "Copy of rmse_metric.ipynb")),
+    ("kimminsu_777_888_과제 (1).ipynb", ("kimminsu", "777", 888, False, "과제 (1).ipynb")),
+])
+def test_canvas_download_names_are_parsed(name, expected):
+    parsed = parse_canvas_name(name)
+    assert parsed is not None, f"{name} is a Canvas name"
+    assert (parsed["name"], parsed["user"], parsed["submission"], parsed["late"], parsed["original"]) == expected
+
+
+@pytest.mark.parametrize("name", ["rmse_metric.ipynb", "Copy of rmse_metric.ipynb", "loss_history (1).ipynb",
+                                  "train_step_final.ipynb"])
+def test_ordinary_names_are_not_canvas_names(name):
+    assert parse_canvas_name(name) is None, name
+
+
+@pytest.mark.parametrize("name, expected", [("Copy of tinyadd.ipynb", "tinyadd"), ("tinyadd (1).ipynb", "tinyadd"),
+                                            ("tinyadd-2.ipynb", "tinyadd"), ("homework.ipynb", None)])
+def test_colab_renamed_file_names_suggest_their_assignment(name, expected):
+    assert guess_assignment(name, {"tinyadd": object()}) == expected
+
+
+def test_canvas_submission_id_decides_before_modification_time():
+    older = {"lms_submission": 100, "mtime": 2_000_000_000.0, "name": "a", "sha256": "1"}
+    newer = {"lms_submission": 200, "mtime": 1_000_000_000.0, "name": "a", "sha256": "2"}
+    assert submission_order(newer) > submission_order(older), "a higher Canvas submission id is the later upload"
+
+
+def test_modification_time_decides_without_an_lms():
+    older = {"lms_submission": None, "mtime": 1.0, "name": "b", "sha256": "9"}
+    newer = {"lms_submission": None, "mtime": 2.0, "name": "a", "sha256": "1"}
+    assert submission_order(newer) > submission_order(older)
+
+
+def test_limits_must_be_positive():
+    with pytest.raises(ValueError, match="cell_seconds"):
+        Limits(cell_seconds=0)
+
+
+def test_archiving_twice_stores_once(tmp_path):
+    archive = Archive(tmp_path / "archive")
+    first = archive.put_bytes(b"notebook")
+    assert archive.put_bytes(b"notebook") == first and archive.read(first) == b"notebook"
+    entry = {"kind": "received", "id": "x1", "sha256": first}
+    archive.record(entry)
+    archive.record(dict(entry))
+    again = Archive(tmp_path / "archive")  # a later run reads the manifest back
+    again.record(dict(entry))
+    lines = (tmp_path / "archive" / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["archived_at"], lines
+
+
+def test_safe_component_keeps_korean_and_drops_separators():
+    assert safe_component("김민수") == "김민수"
+    assert safe_component("../etc/passwd") == "_etc_passwd"
+    assert safe_component("a\x00b") == "a_b"
+
+
+def test_messages_never_quote_hidden_tests_or_tracebacks():
+    hidden = frozenset({"assert secret_check(x) == 42"})
+    leaked = {"outputs": [{"output_type": "error", "ename": "ValueError",
+                           "evalue": "code was: assert secret_check(x) == 42", "traceback": ["..."]}]}
+    assert message(leaked, hidden, passed=False) == (
+        "ValueError: (the message is not shown because it quotes hidden test code)")
+    coloured = {"outputs": [{"output_type": "error", "ename": "AssertionError",
+                             "evalue": "\x1b[31mresult() is 0.25\x1b[0m", "traceback": ["Traceback ..."]}]}
+    assert message(coloured, hidden, passed=False) == "AssertionError: result() is 0.25"
+    bare = {"outputs": [{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}]}
+    assert message(bare, hidden, passed=False) == "AssertionError: a check in this test failed."
