@@ -382,3 +382,9 @@ def test_cli_documents_the_commands():
                             text=True)
     for option in ("--assignment", "--student", "--out", "--workers", "--db", "--timeout", "--memory-mb"):
         assert option in result.stdout, f"grade --help does not document {option}"
+
+
+def test_release_command_checks_the_student_versions():
+    result = subprocess.run([sys.executable, "-m", "autograder", "release", "--check", "--no-validate", "rmse_metric"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "up to date" in result.stdout, result.stdout + result.stderr

@@ -1,0 +1,137 @@
+"""Benchmark grading: our `grade` against bare `nbgrader autograde`, and batch throughput with 1 and 2 workers.
+
+    .venv/bin/python benchmarks/grading.py [--assignment rmse_metric] [--rounds 2] [--copies 2]
+
+Submissions are student copies of one exercise: reference (every answer cell filled with the
+reference solution), wrong (the first known-wrong answer of tests/misconceptions/<assignment>.toml)
+and blank (the student version as released). Every copy differs by one byte of metadata, so that no
+result can be reused from an identical notebook.
+
+Latency: each submission is graded alone, end to end, once by `python -m autograder grade` (fresh
+output folder) and once by `nbgrader autograde` in a course folder prepared once; the two take turns,
+so that load from other processes hits both alike. Throughput: `grade --workers 1` and `--workers 2`
+on the same batch of copies. Prints Markdown tables to paste into a closing note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "KDD_OFFLINE": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+KINDS = ("reference", "wrong", "blank")
+
+
+def answer_cells(notebook) -> dict[str, nbformat.NotebookNode]:
+    return {cell.metadata["nbgrader"]["grade_id"]: cell for cell in notebook.cells
+            if cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+def submission(assignment: str, kind: str, copy: int) -> nbformat.NotebookNode:
+    """A student's copy of the exercise: reference, wrong or blank answers."""
+    student = nbformat.read(ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    if kind != "blank":
+        source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+        solutions = answer_cells(source)
+        for grade_id, cell in answer_cells(student).items():
+            lines = solutions[grade_id].source.splitlines()
+            cell.source = "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line
+                                    and "### END SOLUTION" not in line)
+        if kind == "wrong":
+            catalogue = tomllib.loads((ROOT / "tests" / "misconceptions" / f"{assignment}.toml").read_text())
+            for task, code in catalogue["wrong"][0]["answers"].items():
+                answer_cells(student)[f"{assignment}-{task}-answer"].source = code.strip()
+    student.metadata["benchmark_copy"] = copy
+    return student
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def bare_course(work: Path, assignment: str) -> Path:
+    """A course folder for bare nbgrader: this repository's config and source, assignment generated once."""
+    course = work / "bare-course"
+    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+    shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(ROOT / "data", course / "data")
+    timed([str(Path(sys.executable).with_name("nbgrader")), "generate_assignment", assignment, "--force"], course)
+    return course
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--assignment", default="rmse_metric")
+    parser.add_argument("--rounds", type=int, default=2, help="latency runs per kind and tool")
+    parser.add_argument("--copies", type=int, default=2, help="copies of each kind in the throughput batch")
+    args = parser.parse_args()
+    assignment = args.assignment
+    with tempfile.TemporaryDirectory(prefix="kdd-bench-") as folder:
+        work = Path(folder)
+        course = bare_course(work, assignment)
+        ours, bare = [], []
+        for round_ in range(args.rounds):
+            for kind in KINDS:
+                name = f"{kind}{round_}"
+                path = work / "single" / name / f"Copy of {assignment}.ipynb"
+                path.parent.mkdir(parents=True)
+                nbformat.write(submission(assignment, kind, round_), path)
+                ours.append(timed([sys.executable, "-m", "autograder", "grade", str(path), "--student", name,
+                                   "--out", str(work / "out-single" / name)], ROOT))
+                target = course / "submitted" / name / assignment / f"{assignment}.ipynb"
+                target.parent.mkdir(parents=True)
+                shutil.copyfile(path, target)
+                bare.append(timed([str(Path(sys.executable).with_name("nbgrader")), "autograde", assignment,
+                                   "--student", name, "--force"], course))
+                print(f"round {round_ + 1} {kind}: ours {ours[-1]:.1f} s, bare nbgrader {bare[-1]:.1f} s",
+                      file=sys.stderr)
+        batch = work / "batch"
+        for kind in KINDS:
+            for copy in range(args.copies):
+                path = batch / f"{kind}-{copy}" / f"{assignment} ({copy + 1}).ipynb"
+                path.parent.mkdir(parents=True)
+                nbformat.write(submission(assignment, kind, 100 + copy), path)
+        count = len(KINDS) * args.copies
+        throughput = {}
+        for workers in (1, 2):
+            seconds = timed([sys.executable, "-m", "autograder", "grade", str(batch), "--workers", str(workers),
+                             "--out", str(work / f"out-batch-{workers}")], ROOT)
+            throughput[workers] = (seconds, count / seconds * 60)
+            print(f"batch of {count} with {workers} worker(s): {seconds:.1f} s", file=sys.stderr)
+    p50_ours, p50_bare = statistics.median(ours), statistics.median(bare)
+    load = os.getloadavg()
+    print(f"Grading benchmark: {assignment}, {os.cpu_count()} CPU cores, load average {load[0]:.1f} "
+          f"(1 min) {load[2]:.1f} (15 min)\n")
+    print("| per submission, alone, end to end | runs | p50 s | p95 s |\n|---|---|---|---|")
+    print(f"| `python -m autograder grade` | {len(ours)} | {p50_ours:.1f} | {percentile(ours, 0.95):.1f} |")
+    print(f"| bare `nbgrader autograde` | {len(bare)} | {p50_bare:.1f} | {percentile(bare, 0.95):.1f} |")
+    print(f"| ratio (ours / bare, p50) | | {p50_ours / p50_bare:.2f} | goal ≤ 1.5 |\n")
+    print(f"| batch of {count} submissions | seconds | submissions / minute |\n|---|---|---|")
+    for workers, (seconds, rate) in throughput.items():
+        print(f"| `grade --workers {workers}` | {seconds:.1f} | {rate:.2f} |")
+    print(f"| speed-up of 2 workers over 1 | | {throughput[2][1] / throughput[1][1]:.2f} (goal ≥ 1.7) |")
+
+
+if __name__ == "__main__":
+    main()
