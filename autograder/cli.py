@@ -29,12 +29,14 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m autograder",
         description="Grade Keras Deep Dive exercises with nbgrader: release student versions, grade a folder of "
                     "Colab downloads into grades and feedback, or build a Gradescope autograder.")
-    main.add_argument("--course", metavar="DIR",
-                      help="course folder with nbgrader_config.py (default: the nearest one above here)")
+    course = argparse.ArgumentParser(add_help=False)
+    course.add_argument("--course", metavar="DIR", default=argparse.SUPPRESS,
+                        help="course folder with nbgrader_config.py (default: the nearest one above here)")
+    main.add_argument("--course", metavar="DIR", help=argparse.SUPPRESS)
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     release = commands.add_parser(
-        "release", help="regenerate exercises/ from solutions/ and validate both",
+        "release", parents=[course], help="regenerate exercises/ from solutions/ and validate both",
         description="Regenerate the student versions in exercises/ from the sources in solutions/ and validate "
                     "them: every reference solution scores full marks, every student version scores zero.")
     release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignment ids (default: all)")
@@ -44,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
                          help="skip the validation with nbgrader (which executes every notebook)")
 
     grade = commands.add_parser(
-        "grade", help="grade notebooks, folders, zips or LMS downloads",
+        "grade", parents=[course], help="grade notebooks, folders, zips or LMS downloads",
         description="Archive every input, grade each student's latest notebook with nbgrader (in parallel, under "
                     "time and memory limits) and write grades.json, grades.csv (Canvas gradebook import) and "
                     "feedback/<student>/<assignment>.html into --out. Reruns reuse earlier results.")
@@ -69,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
                        help=f"largest notebook accepted (default: {DEFAULTS.file_mb})")
 
     gradescope = commands.add_parser(
-        "gradescope", help="build a Gradescope autograder bundle for one assignment",
+        "gradescope", parents=[course], help="build a Gradescope autograder bundle for one assignment",
         description="Write a Gradescope autograder .zip (setup.sh, run_autograder and what they need) that "
                     "grades one submission with this package and writes results.json.")
     gradescope.add_argument("assignment", metavar="A", help="assignment id")

@@ -78,8 +78,15 @@ class Course:
                               f"{', '.join(self.assignments()) or 'none'}).")
         return read_spec(self.source_dir / assignment)
 
-    def specs(self) -> dict[str, AssignmentSpec]:
-        return {name: self.spec(name) for name in self.assignments()}
+    def specs(self) -> tuple[dict[str, AssignmentSpec], dict[str, str]]:
+        """The specs of every assignment whose source is usable, and the problem with each other one."""
+        specs, broken = {}, {}
+        for name in self.assignments():
+            try:
+                specs[name] = self.spec(name)
+            except CourseError as error:
+                broken[name] = str(error)
+        return specs, broken
 
 
 def find_course(start: Path | None = None) -> Course:

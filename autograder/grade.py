@@ -67,6 +67,7 @@ class _Item:
     entry: dict
     assignment: str | None
     problem: str | None
+    failure: str | None = None  # the grader cannot grade it (the instructor must fix something)
 
     @property
     def group(self) -> tuple[str | None, str | None]:
@@ -86,12 +87,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
     limits = limits or Limits()
     course = course or find_course()
     stream = stream if stream is not None else sys.stderr
-    specs = course.specs()
-    if not specs:
-        raise UsageError(f"{course.source_dir} holds no assignments (<id>/<id>.ipynb): check --course.")
-    if assignment is not None and assignment not in specs:
-        raise UsageError(f"--assignment {assignment!r} is not an assignment of this course "
-                         f"(it has: {', '.join(sorted(specs))}).")
+    specs, broken = _specs(course, assignment, stream)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
         try:
@@ -99,19 +95,37 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         except BlockingIOError:
             raise UsageError(f"another `grade` run is writing to {out}; wait for it or use another --out.") from None
         archive = Archive(out / "archive")
-        receive(paths, archive, student=student, assignment=assignment, max_bytes=limits.file_mb * 2**20)
-        items = [_check(entry, archive, specs, limits) for entry in archive.entries("submission")]
+        receive(paths, archive, student=student, assignment=assignment, max_bytes=limits.file_mb * 2**20,
+                exclude=out)
+        items = [_check(entry, archive, specs, broken, limits) for entry in archive.entries("submission")]
         report, superseded = _choose(items)
         outcome = Outcome(out, [], superseded=superseded)
-        results = _grade_all([item for item in report if not item.problem], archive, course, specs, limits,
-                             workers, out, stream, outcome, command_prefix or [])
+        gradable = [item for item in report if not item.problem and not item.failure]
+        results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome,
+                             command_prefix or [])
         outcome.rows = sorted((_row(item, specs, results.get(id(item))) for item in report),
                               key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     return outcome
 
 
-def _check(entry: dict, archive: Archive, specs: dict[str, AssignmentSpec], limits: Limits) -> _Item:
+def _specs(course: Course, assignment: str | None, stream: TextIO) -> tuple[dict[str, AssignmentSpec], dict]:
+    """The course's usable assignments; a broken source only fails its own submissions."""
+    specs, broken = course.specs()
+    if not specs and not broken:
+        raise UsageError(f"{course.source_dir} holds no assignments (<id>/<id>.ipynb): check --course.")
+    if assignment in broken:
+        raise UsageError(broken[assignment])
+    if assignment is not None and assignment not in specs:
+        raise UsageError(f"--assignment {assignment!r} is not an assignment of this course "
+                         f"(it has: {', '.join(sorted(specs))}).")
+    for problem in broken.values():
+        stream.write(f"warning: {problem} Its submissions are reported as failed.\n")
+    return specs, broken
+
+
+def _check(entry: dict, archive: Archive, specs: dict[str, AssignmentSpec], broken: dict[str, str],
+           limits: Limits) -> _Item:
     """Detect the assignment of an archived submission, or why it cannot be graded."""
     if entry["problem"]:
         detection = Detection(entry["assignment"], entry["problem"])
@@ -120,6 +134,9 @@ def _check(entry: dict, archive: Archive, specs: dict[str, AssignmentSpec], limi
                            max_bytes=limits.file_mb * 2**20)
     # a rejected file still says, through its name, which assignment its student meant to submit
     assignment = detection.assignment or (guess_assignment(entry["name"], specs) if detection.problem else None)
+    for name, problem in broken.items():  # a notebook of an assignment whose source is broken
+        if detection.problem and f"assignment '{name}'" in detection.problem:
+            return _Item(entry, name, None, failure=f"its assignment's source is not usable: {problem}")
     return _Item(entry, assignment, detection.problem)
 
 
@@ -245,6 +262,8 @@ def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None) -> 
     if item.problem:
         row["error"] = f"'{entry['name']}' {item.problem}"
         return row
+    if item.failure:
+        result = {"status": "failed", "tests": [], "error": item.failure}
     assert result is not None, "a valid submission without a result"
     row["status"] = result["status"]
     row["tests"] = result["tests"]

@@ -67,8 +67,12 @@ def receive(
     student: str | None = None,
     assignment: str | None = None,
     max_bytes: int = 20 * 2**20,
+    exclude: Path | None = None,
 ) -> list[dict]:
-    """Archive every input and return the manifest entries of the submissions found in them."""
+    """Archive every input and return the manifest entries of the submissions found in them.
+
+    `exclude` is a folder never read (the output folder, when it lies inside an input folder).
+    """
     missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}. Check the paths given to `grade`.")
@@ -79,7 +83,7 @@ def receive(
     for path in paths:
         label = os.path.normpath(str(path))
         if path.is_dir() and not path.is_symlink():
-            found = _walk_folder(path, label, archive)
+            found = _walk_folder(path, label, archive, exclude)
         else:
             found = [_receive_file(path, (path.name,), label, archive)]
         found = _open_containers(found, archive, max_bytes, depth=0)
@@ -109,10 +113,11 @@ def _receive_file(path: Path, parts: tuple[str, ...], source: str, archive: Arch
     return Found(parts, source, sha, size, info.st_mtime, container=_looks_like_zip(path.name, archive, sha))
 
 
-def _walk_folder(root: Path, label: str, archive: Archive) -> list[Found]:
+def _walk_folder(root: Path, label: str, archive: Archive, exclude: Path | None) -> list[Found]:
     found = []
+    skip = exclude.resolve() if exclude is not None else None
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not _is_junk(d))
+        dirs[:] = sorted(d for d in dirs if not _is_junk(d) and (Path(folder) / d).resolve() != skip)
         rel = Path(folder).relative_to(root).parts
         links = [d for d in dirs if (Path(folder) / d).is_symlink()]
         dirs[:] = [d for d in dirs if d not in links]

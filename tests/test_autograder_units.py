@@ -87,3 +87,37 @@ def test_messages_never_quote_hidden_tests_or_tracebacks():
     assert message(coloured, hidden, passed=False) == "AssertionError: result() is 0.25"
     bare = {"outputs": [{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}]}
     assert message(bare, hidden, passed=False) == "AssertionError: a check in this test failed."
+
+
+def test_output_folder_inside_an_input_folder_is_not_read(tmp_path):
+    from autograder.intake import receive
+
+    (tmp_path / "in" / "alice").mkdir(parents=True)
+    (tmp_path / "in" / "alice" / "tinyadd.ipynb").write_text("{}")
+    (tmp_path / "in" / "graded" / "results").mkdir(parents=True)
+    (tmp_path / "in" / "graded" / "results" / "old.ipynb").write_text("{}")
+    archive = Archive(tmp_path / "in" / "graded" / "archive")
+    entries = receive([tmp_path / "in"], archive, exclude=tmp_path / "in" / "graded")
+    assert [entry["source"].split("/in/")[-1] for entry in entries] == ["alice/tinyadd.ipynb"], entries
+
+
+def test_broken_source_fails_only_its_own_submissions(tmp_path):
+    import io
+
+    import nbformat
+    from autograder_fixtures import make_course, notebook, write
+
+    from autograder.course import Course
+    from autograder.grade import grade
+
+    course = make_course(tmp_path / "course")
+    broken = notebook("tinysub", source=True)
+    for cell in broken.cells:  # a source notebook whose grading metadata went missing
+        cell.metadata.pop("nbgrader", None)
+    nbformat.write(broken, course / "solutions" / "tinysub" / "tinysub.ipynb")
+    write(notebook("tinysub"), tmp_path / "in" / "erin" / "tinysub.ipynb")
+    stream = io.StringIO()
+    outcome = grade([tmp_path / "in"], tmp_path / "out", course=Course(course), stream=stream)
+    [row] = outcome.rows
+    assert row["status"] == "failed" and "has no graded cells" in row["error"], row
+    assert "warning:" in stream.getvalue() and "tinysub" in stream.getvalue(), stream.getvalue()
