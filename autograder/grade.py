@@ -198,7 +198,7 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
             for item in job.context["group"]:
                 results[id(item)] = result
                 progress.advance(_row(item, specs, result))
-            outcome.graded_now += 1
+            outcome.graded_now += len(job.context["group"])
 
         pool.run(queue, finished)
         progress.finish()
