@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,8 +121,3 @@ class Archive:
     def entries(self, kind: str) -> list[dict]:
         """All entries of one kind, in the order they were first archived."""
         return [entry for entry in self._entries.values() if entry["kind"] == kind]
-
-    def copy_out(self, sha256: str, target: Path) -> None:
-        """Copy archived bytes to a work location (the archive itself is never handed out)."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.blob(sha256), target)

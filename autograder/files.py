@@ -18,15 +18,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write a file so that readers see either the old or the whole new content, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)

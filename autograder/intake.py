@@ -17,7 +17,7 @@ import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .archive import Archive, entry_id
 
@@ -321,8 +321,3 @@ def _submission_entry(item: Found, archive: Archive, *, student: str | None, ass
 def submission_order(entry: dict) -> tuple:
     """Sort key: later submissions sort last (the documented "latest" rule)."""
     return (entry.get("lms_submission") or -1, entry.get("mtime") or 0.0, entry["name"], entry.get("sha256") or "")
-
-
-def member_path(source: str) -> PurePosixPath:
-    """The path of a zip member inside its zip, for display."""
-    return PurePosixPath(source.split(":", 1)[-1])

@@ -61,7 +61,7 @@ def test_run_autograder_writes_gradescope_results(gradescope):
     assert sum(test["max_score"] for test in results["tests"]) == 5
 
 
-def test_empty_submission_still_gets_results(tmp_path):
+def test_empty_submission_still_gets_results():
     from autograder.gradescope import results_json
 
     results = results_json([], seconds=1.2)
