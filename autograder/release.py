@@ -168,12 +168,15 @@ def generate(notebook: nbformat.NotebookNode, assignment: str) -> str:
     return render(student)
 
 
-def validate(assignment: str, root: Path = REPO) -> list[str]:
+def validate(assignment: str, root: Path = REPO, *, student_version: bool = True) -> list[str]:
     """Run nbgrader's validator: problems if the source loses a point or the student version earns one."""
     from nbgrader.validator import Validator
 
     problems = []
-    for path, invert in ((source_path(assignment, root), False), (release_path(assignment, root), True)):
+    checks = [(source_path(assignment, root), False)]
+    if student_version:
+        checks.append((release_path(assignment, root), True))
+    for path, invert in checks:
         validator = Validator(invert=invert)
         validator.log.setLevel(logging.WARNING)
         with _tools_on_path():
