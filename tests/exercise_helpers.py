@@ -3,7 +3,8 @@
 The catalogue (tests/misconceptions/<assignment>.toml) lists, per assignment, known-wrong answers
 (each with the tasks it must lose points on and the text the feedback of those tasks must contain)
 and alternative correct answers (which must score full marks). An entry gives the source of some
-answer cells, by task; the other answer cells keep the reference solution.
+answer cells, by task; the other answer cells keep the reference solution. Where an assignment's tasks
+are independent, wrong answers that touch different tasks are graded together in one notebook.
 
 Grading is nbgrader's own: a temporary course per batch (this repository's nbgrader_config.py, the
 source notebook, `generate_assignment`), one submission per student, one `nbgrader autograde` call
@@ -79,10 +80,14 @@ def tasks(assignment: str) -> list[str]:
     return [marker["task"] for marker in map(release.test_marker, notebook.cells) if marker]
 
 
+def _catalogue_data(assignment: str) -> dict:
+    return tomllib.loads((CATALOGUE / f"{assignment}.toml").read_text(encoding="utf-8"))
+
+
 def load_catalogue(assignment: str) -> list[Entry]:
     """The catalogue entries of an assignment, checked against its tasks."""
     path = CATALOGUE / f"{assignment}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = _catalogue_data(assignment)
     known = set(tasks(assignment))
     entries = []
     for kind in ("wrong", "correct"):
@@ -121,9 +126,33 @@ def submission(assignment: str, answers: dict[str, str] | None) -> nbformat.Note
     return notebook
 
 
-def entry_submission(entry: Entry) -> nbformat.NotebookNode:
-    """A catalogue entry as a submission: its answers, and the reference for the other tasks."""
-    return submission(entry.assignment, {**reference_answers(entry.assignment), **entry.answers})
+def submissions(assignment: str) -> dict[str, tuple[nbformat.NotebookNode, list[Entry]]]:
+    """What to grade for an assignment: {student: (notebook, the catalogue entries it holds)}.
+
+    The reference answers and the blank student version, every correct answer alone, and the wrong
+    answers: alone, or packed several to a notebook when the catalogue declares the tasks independent
+    (each pack holds at most one entry per task; the pack's other tasks keep the reference answers).
+    """
+    reference = reference_answers(assignment)
+    planned = {"reference": (submission(assignment, reference), [])}
+    packs: list[list[Entry]] = []
+    independent = _catalogue_data(assignment)["independent_tasks"]
+    for entry in load_catalogue(assignment):
+        if entry.kind == "correct":
+            planned[entry.student] = (submission(assignment, {**reference, **entry.answers}), [entry])
+            continue
+        touched = set(entry.answers) | set(entry.loses)
+        pack = next((pack for pack in packs if independent and not touched & {task for other in pack
+                     for task in (*other.answers, *other.loses)}), None)
+        if pack is None:
+            packs.append(pack := [])
+        pack.append(entry)
+    for pack in packs:
+        answers = {task: source for entry in pack for task, source in entry.answers.items()}
+        student = pack[0].student if len(pack) == 1 else "wrong-" + "+".join(entry.id for entry in pack)[:120]
+        planned[re.sub(r"[^A-Za-z0-9_+-]", "_", student)] = (submission(assignment, {**reference, **answers}), pack)
+    planned["blank"] = (submission(assignment, None), [])
+    return planned
 
 
 @contextlib.contextmanager
@@ -231,41 +260,43 @@ def grade_batches(batches: list[tuple[str, dict[str, nbformat.NotebookNode]]], w
     return graded, commands
 
 
-def catalogue_batches(assignments=release.ASSIGNMENTS, batches_per_assignment: int = 2) -> list[tuple[str, dict]]:
-    """The reference answers, every catalogue entry and the blank student version, split into batches.
-
-    Each assignment's submissions go into `batches_per_assignment` batches of about equal size, so that
-    parallel workers finish together.
-    """
-    batches = []
+def catalogue_batches(assignments=release.ASSIGNMENTS, batches_per_assignment: int = 2):
+    """Batches for grade_batches, and where each catalogue entry is graded: ({entry id: student})."""
+    batches, graded_as = [], {}
     for assignment in assignments:
-        submissions = {"reference": submission(assignment, reference_answers(assignment))}
-        submissions.update({entry.student: entry_submission(entry) for entry in load_catalogue(assignment)})
-        submissions["blank"] = submission(assignment, None)
-        students = list(submissions)
+        planned = submissions(assignment)
+        for student, (_, entries) in planned.items():
+            graded_as.update({(assignment, entry.id): student for entry in entries})
+        students = list(planned)
         for part in range(batches_per_assignment):
             chosen = students[part::batches_per_assignment]
             if chosen:
-                batches.append((assignment, {student: submissions[student] for student in chosen}))
-    return batches
+                batches.append((assignment, {student: planned[student][0] for student in chosen}))
+    return batches, graded_as
 
 
-def score_table(graded: dict) -> str:
-    """A Markdown table of every graded submission's score per task."""
+def score_table(graded: dict, graded_as: dict) -> str:
+    """A Markdown table of scores per task; for wrong answers packed with others, only their own tasks."""
     lines = []
     for assignment in release.ASSIGNMENTS:
+        if not any(key[0] == assignment for key in graded):
+            continue
         names = tasks(assignment)
-        entries = {entry.student: entry for entry in load_catalogue(assignment)}
         lines += [f"\n**{assignment}**\n", "| answer | kind | " + " | ".join(names) + " | total |",
                   "|---|---|" + "---|" * (len(names) + 1)]
-        students = ["reference", *entries, "blank"]
-        for student in [student for student in students if (assignment, student) in graded]:
+        entries = load_catalogue(assignment)
+        sharing = [graded_as[assignment, entry.id] for entry in entries]
+        rows = [("reference", "reference", "reference", None)]
+        rows += [(entry.id, entry.kind, graded_as[assignment, entry.id],
+                  set(entry.answers) | set(entry.loses) if sharing.count(graded_as[assignment, entry.id]) > 1 else None)
+                 for entry in entries]
+        rows.append(("blank", "blank", "blank", None))
+        for label, kind, student, own_tasks in rows:
             result = graded[assignment, student]
-            entry = entries.get(student)
-            kind = entry.kind if entry else student
-            label = entry.id if entry else student
-            cells = [f"{result.scores[task][0]:g}/{result.scores[task][1]:g}" for task in names]
-            lines.append(f"| {label} | {kind} | " + " | ".join(cells) + f" | {result.score:g}/{result.max_score:g} |")
+            cells = [f"{result.scores[task][0]:g}/{result.scores[task][1]:g}" if own_tasks is None or task in own_tasks
+                     else "·" for task in names]
+            total = f"{result.score:g}/{result.max_score:g}" if own_tasks is None else "(shared notebook)"
+            lines.append(f"| {label} | {kind} | " + " | ".join(cells) + f" | {total} |")
     return "\n".join(lines)
 
 
@@ -273,7 +304,8 @@ if __name__ == "__main__":
     import tempfile
 
     started = time.perf_counter()
+    batches, graded_as = catalogue_batches(sys.argv[1:] or release.ASSIGNMENTS)
     with tempfile.TemporaryDirectory(prefix="kdd-catalogue-") as folder:
-        results, _ = grade_batches(catalogue_batches(sys.argv[1:] or release.ASSIGNMENTS), Path(folder))
-    print(score_table(results))
+        results, _ = grade_batches(batches, Path(folder))
+    print(score_table(results, graded_as))
     print(f"\ngraded {len(results)} submissions in {time.perf_counter() - started:.0f} s")

@@ -152,13 +152,17 @@ def grading(tmp_path_factory):
         "nbval": [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", *solutions],
     }
     workers = int(os.environ.get("KDD_GRADING_WORKERS", "2"))
-    slowest_first = helpers.catalogue_batches(["train_step", "loss_history", "rmse_metric"])
+    slowest_first, graded_as = helpers.catalogue_batches(["train_step", "loss_history", "rmse_metric"])
     graded, commands = helpers.grade_batches(slowest_first, tmp_path_factory.mktemp("courses"),
                                              workers=workers, extra_jobs=extra_jobs)
-    print(f"\ngraded {len(graded)} submissions, validated and ran nbval in {time.perf_counter() - started:.0f} s "
+    print(f"\ngraded {len(graded)} notebooks, validated and ran nbval in {time.perf_counter() - started:.0f} s "
           f"with {workers} workers")
-    print(helpers.score_table(graded))
-    return graded, commands
+    print(helpers.score_table(graded, graded_as))
+    return graded, commands, graded_as
+
+
+def result_of(grading, entry):
+    return grading[0][entry.assignment, grading[2][entry.assignment, entry.id]]
 
 
 def test_nbgrader_validate_gives_every_source_full_marks(grading):
@@ -169,6 +173,8 @@ def test_nbgrader_validate_gives_every_source_full_marks(grading):
 def test_solution_notebooks_run_under_nbval(grading):
     code, output, seconds = grading[1]["nbval"]
     assert code == 0, f"pytest --nbval-lax failed on the solution notebooks:\n{output[-6000:]}"
+    cells = sum(cell.cell_type == "code" for assignment in ASSIGNMENTS for cell in source(assignment).cells)
+    assert re.search(rf"\b{cells} passed", output), f"nbval did not run all {cells} code cells:\n{output[-3000:]}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -187,7 +193,7 @@ def test_blank_student_version_scores_zero(grading, assignment):
 
 @pytest.mark.parametrize("entry", WRONG, ids=[f"{entry.assignment}-{entry.id}" for entry in WRONG])
 def test_wrong_answer_loses_points_with_a_message_that_names_it(grading, entry):
-    result = grading[0][entry.assignment, entry.student]
+    result = result_of(grading, entry)
     for task, message in entry.loses.items():
         score, max_score = result.scores[task]
         assert score < max_score, (
@@ -200,6 +206,6 @@ def test_wrong_answer_loses_points_with_a_message_that_names_it(grading, entry):
 
 @pytest.mark.parametrize("entry", CORRECT, ids=[f"{entry.assignment}-{entry.id}" for entry in CORRECT])
 def test_alternative_correct_answer_scores_full_marks(grading, entry):
-    result = grading[0][entry.assignment, entry.student]
+    result = result_of(grading, entry)
     lost = {task: result.feedback[task][-3000:] for task, (score, maximum) in result.scores.items() if score < maximum}
     assert not lost, f"{entry.assignment}/{entry.id} ({entry.description}) loses points: {lost}"
