@@ -54,6 +54,20 @@ def test_source_metadata_comes_from_the_markers(assignment):
         f"run `python -m autograder.release {assignment}` and commit the result")
 
 
+def test_markers_give_grade_ids_and_points_and_misplaced_ones_are_rejected():
+    answer = nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1\n### END SOLUTION")
+    test = nbformat.v4.new_code_cell("# Test first (2 points)\nassert x == 1")
+    notes = nbformat.v4.new_markdown_cell("Some text.")
+    marked = release.add_metadata(nbformat.v4.new_notebook(cells=[notes, answer, test]), "rmse_metric", "x.ipynb")
+    assert [cell.metadata.nbgrader["grade_id"] for cell in marked.cells] == [
+        "rmse_metric-locked-0", "rmse_metric-first-answer", "rmse_metric-first"]
+    assert marked.cells[2].metadata.nbgrader["points"] == 2 and marked.cells[2].metadata.nbgrader["grade"]
+    with pytest.raises(release.ReleaseError, match=r"x.ipynb, cell 1: the test cell of task 'first' must come right after"):
+        release.add_metadata(nbformat.v4.new_notebook(cells=[notes, test]), "rmse_metric", "x.ipynb")
+    with pytest.raises(release.ReleaseError, match=r"x.ipynb, cell 0: an answer cell .* must be followed directly"):
+        release.add_metadata(nbformat.v4.new_notebook(cells=[answer, notes, test]), "rmse_metric", "x.ipynb")
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_student_version_is_the_regenerated_one(assignment):
     path = release.release_path(assignment)
