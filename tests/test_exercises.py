@@ -3,7 +3,7 @@
 Fast checks read the notebooks. The slow ones share one module fixture that runs, two at a time:
 nbgrader autograde of the reference answers, the misconception catalogue and the blank student version
 (in batches, each in a temporary course), nbgrader validate of the source notebooks, and
-`pytest --nbval-lax` on the solution notebooks.
+`pytest --nbval-lax` on the solution notebooks. KDD_GRADING_WORKERS sets how many run at once (default 2).
 """
 import ast
 import os
