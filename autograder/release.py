@@ -142,13 +142,13 @@ def generate_in_course(course: Path, assignment: str, *, database: bool = True) 
     coursedir = CourseDirectory(config=config)
     converter = GenerateAssignment(coursedir=coursedir, config=config)
     converter.log.setLevel(logging.ERROR)
-    with _tools_on_path():
+    with tools_on_path():
         converter.start()
     return release_path(assignment, Path(course))
 
 
 @contextlib.contextmanager
-def _tools_on_path():
+def tools_on_path():
     """nbgrader's gradebook runs the `alembic` command: find it next to this interpreter (a venv's bin/)."""
     original = os.environ.get("PATH", "")
     os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), original])
@@ -179,7 +179,7 @@ def validate(assignment: str, root: Path = REPO, *, student_version: bool = True
     for path, invert in checks:
         validator = Validator(invert=invert)
         validator.log.setLevel(logging.WARNING)
-        with _tools_on_path():
+        with tools_on_path():
             results = validator.validate(str(path))
         relative = path.relative_to(root)
         for cell in results.get("failed", []):

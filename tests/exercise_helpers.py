@@ -16,7 +16,6 @@ Run `python tests/exercise_helpers.py` to grade the whole catalogue and print th
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import os
 import re
 import shutil
@@ -155,17 +154,6 @@ def submissions(assignment: str) -> dict[str, tuple[nbformat.NotebookNode, list[
     return planned
 
 
-@contextlib.contextmanager
-def _venv_on_path():
-    """nbgrader's gradebook runs `alembic`: make the interpreter's bin/ folder part of PATH."""
-    original = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), original])
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = original
-
-
 def prepare_course(course: Path, assignment: str, submissions: dict[str, nbformat.NotebookNode]) -> None:
     """A course folder like this repository, with the assignment generated and the submissions in place."""
     course.mkdir(parents=True)
@@ -198,7 +186,7 @@ def read_results(course: Path, assignment: str, students: list[str], log: str = 
     from nbgrader.api import Gradebook
 
     results = {}
-    with _venv_on_path(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with release.tools_on_path(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         for student in students:
             graded_notebook = gradebook.find_submission_notebook(assignment, assignment, student)
             scores = {grade.name.split("-", 1)[1]: (float(grade.score), float(grade.max_score))
