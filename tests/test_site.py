@@ -58,13 +58,6 @@ def test_preface_versions_match_requirements():
 
 
 @pytest.mark.site
-def test_site_builds_without_warnings(site):
-    log = (site.parent / "site-build.log").read_text(encoding="utf-8")
-    warnings = [line for line in log.splitlines() if re.search(r"\S: (WARNING|ERROR): ", line)]
-    assert not warnings, "Sphinx warnings:\n" + "\n".join(warnings)
-
-
-@pytest.mark.site
 def test_every_page_is_built(site):
     for entry in toc_entries():
         page = site / (entry["file"] + ".html")
