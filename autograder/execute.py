@@ -5,12 +5,13 @@ interrupted, so nothing is scored. `LimitedExecute` keeps what finished instead:
 long is interrupted and scored 0, a dead kernel (memory limit, `os._exit`) or the notebook-wide time
 limit marks the remaining cells as not run, and nbgrader then scores the notebook as it stands.
 
-The kernel starts through `kernel_launcher.py` (limits, process group) behind an optional command
-prefix, `LimitedKernelManager.command_prefix`: the seam where a sandbox wraps the kernel.
+The kernel starts through `kernel_launcher.py` (limits, process group), which starts the sandbox
+(sandbox.py) around the kernel; the grader talks to it over Unix sockets in a private folder.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from time import monotonic
@@ -20,7 +21,9 @@ from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode
+
+from . import sandbox
 
 LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
 
@@ -31,13 +34,40 @@ NOT_RUN = "NotRun"
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """Starts the kernel as `[*command_prefix, python, kernel_launcher.py, *launcher_args, --, kernel...]`."""
+    """Starts the kernel as `[python, kernel_launcher.py, *launcher_args, --, bwrap ... --, kernel...]`.
 
-    command_prefix = List(Unicode(), help="Command that wraps the kernel launcher (a sandbox).").tag(config=True)
+    With `sandboxed`, the connection file and the kernel's sockets live in `ipc_dir` (transport "ipc"),
+    the one host folder the sandbox shares with the grader.
+    """
+
     launcher_args = List(Unicode(), help="Options for kernel_launcher.py (limits, pid file).").tag(config=True)
+    sandboxed = Bool(True, help="Run the kernel in the bubblewrap sandbox.").tag(config=True)
+    ipc_dir = Unicode("", help="Private folder for the connection file and sockets.").tag(config=True)
+    data_dir = Unicode("", help="The course's data/ folder, read-only at /data in the sandbox.").tag(config=True)
+    slot = Integer(0, help="Worker slot: the kernel's uid is sandbox.UID_BASE + slot when grading as root.").tag(
+        config=True)
+    tmp_mb = Integer(256, help="Size of each of the sandbox's tmpfs folders (/tmp, /home/student).").tag(config=True)
+    kernel_env = Dict(Unicode(), help="Extra environment of the kernel (thread counts).").tag(config=True)
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if self.sandboxed and self.ipc_dir:
+            self.transport = "ipc"
+            self.ip = str(Path(self.ipc_dir) / "kernel")
+            self.connection_file = str(Path(self.ipc_dir) / "kernel.json")
+
+    def write_connection_file(self, **kwargs) -> None:
+        super().write_connection_file(**kwargs)
+        if self.sandboxed and self.ipc_dir and sandbox.is_root():  # the kernel's own user must read it
+            uid = sandbox.kernel_uid(self.slot)
+            os.chown(self.connection_file, uid, uid)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        command = [*self.command_prefix, sys.executable, LAUNCHER, *self.launcher_args, "--", *kernel_cmd]
+        if self.sandboxed:
+            kernel_cmd = sandbox.command(kernel_cmd, ipc_dir=Path(self.ipc_dir) if self.ipc_dir else None,
+                                         data_dir=Path(self.data_dir) if self.data_dir else None, slot=self.slot,
+                                         tmp_mb=self.tmp_mb, env=dict(self.kernel_env))
+        command = [sys.executable, LAUNCHER, *self.launcher_args, "--", *kernel_cmd]
         await super()._async_launch_kernel(command, **kw)
 
     _launch_kernel = _async_launch_kernel

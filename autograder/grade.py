@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from . import sandbox
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
 from .detect import Detection, detect, guess_assignment
@@ -33,7 +34,7 @@ from .intake import UsageError, receive, submission_order
 from .limits import Limits, threads_per_worker
 from .progress import Progress, summary
 
-GRADER_VERSION = "1"  # bump when a change to grading could change a score (invalidates cached results)
+GRADER_VERSION = "2"  # bump when a change to grading could change a score (invalidates cached results)
 
 
 @dataclass
@@ -74,17 +75,25 @@ class _Item:
         return (self.entry["student"], self.assignment)
 
 
-def result_key(sha256: str, spec: AssignmentSpec, limits: Limits) -> str:
+def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, sandboxed: bool) -> str:
     """Cache key of a grading result: what was graded, against which source, under which limits."""
-    text = f"{GRADER_VERSION}|{sha256}|{spec.name}|{spec.source_sha256}|{limits.key()}"
+    text = f"{GRADER_VERSION}|{sha256}|{spec.name}|{spec.source_sha256}|{limits.key()}|sandbox={sandboxed}"
     return sha256_bytes(text.encode("utf-8"))[:32]
 
 
 def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignment: str | None = None,
           student: str | None = None, workers: int = 1, limits: Limits | None = None, db_url: str | None = None,
-          stream: TextIO | None = None, command_prefix: list[str] | None = None) -> Outcome:
-    """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`."""
+          stream: TextIO | None = None, sandboxed: bool = True) -> Outcome:
+    """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
+
+    Student code runs in the sandbox (sandbox.py); `sandboxed=False` (the CLI's --unsafe) runs it with
+    the grader's rights, which only suits notebooks the instructor trusts.
+    """
     limits = limits or Limits()
+    if sandboxed and (problem := sandbox.unavailable()):
+        raise UsageError(f"student code cannot be sandboxed on this machine: {problem}. Grading without the "
+                         "sandbox lets a student's code read the hidden tests and change other students' grades; "
+                         "pass --unsafe only if you trust every notebook.")
     course = course or find_course()
     stream = stream if stream is not None else sys.stderr
     specs, broken = _specs(course, assignment, stream)
@@ -101,8 +110,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         report, superseded = _choose(items)
         outcome = Outcome(out, [], superseded=superseded)
         gradable = [item for item in report if not item.problem and not item.failure]
-        results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome,
-                             command_prefix or [])
+        results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, sandboxed)
         outcome.rows = sorted((_row(item, specs, results.get(id(item))) for item in report),
                               key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
@@ -158,12 +166,12 @@ def _choose(items: list[_Item]) -> tuple[list[_Item], int]:
 
 def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
-               command_prefix: list[str]) -> dict[int, dict]:
+               sandboxed: bool) -> dict[int, dict]:
     """Results for every valid item: from results/ when graded before, otherwise graded now."""
     results: dict[int, dict] = {}
     todo: dict[str, list[_Item]] = {}
     for item in items:
-        key = result_key(item.entry["sha256"], specs[item.assignment], limits)
+        key = result_key(item.entry["sha256"], specs[item.assignment], limits, sandboxed)
         cached = out / "results" / f"{key}.json"
         if cached.exists():
             results[id(item)] = json.loads(cached.read_text(encoding="utf-8"))
@@ -189,7 +197,7 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
             payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
                        "config_file": str(course.config_file) if course.config_file else None,
                        "limits": asdict(limits), "threads": threads_per_worker(workers),
-                       "command_prefix": command_prefix}
+                       "sandbox": sandboxed, "data_dir": str((course.root / "data").resolve())}
             queue.append(Job(payload, limits.hard_seconds + 30, {"key": key, "group": group, "spec": spec}))
         progress = Progress(sum(len(group) for group in todo.values()), stream)
 

@@ -2,7 +2,8 @@
 
 Run as a script by the grading worker (see execute.py): it sets the limits, records its process id
 (the kernel's process group, which its children share) so that the grader can stop them all, and then
-replaces itself with the kernel command. A sandbox (see the README) wraps this command.
+replaces itself with the kernel command, which is normally the sandbox (sandbox.py) around the kernel.
+Limits are inherited through the sandbox by the kernel and everything it starts.
 """
 
 import argparse
@@ -11,7 +12,8 @@ import resource
 import sys
 
 # Variables of the grader that the student's kernel has no business seeing.
-PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB")
+PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB", "KDD_WORKER_SLOT")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def main(argv: list[str]) -> None:
@@ -19,6 +21,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--memory-mb", type=int, required=True, help="RLIMIT_DATA: heap and anonymous memory")
     parser.add_argument("--file-mb", type=int, required=True, help="RLIMIT_FSIZE: the largest file written")
     parser.add_argument("--threads", type=int, required=True, help="CPU threads for numeric libraries")
+    parser.add_argument("--nproc", type=int, default=0, help="RLIMIT_NPROC: processes and threads of the user")
+    parser.add_argument("--cpu-seconds", type=int, default=0, help="RLIMIT_CPU: CPU time of each process")
     parser.add_argument("--pidfile", required=True, help="where to write the kernel's process id")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -30,7 +34,11 @@ def main(argv: list[str]) -> None:
     size = args.file_mb * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    for name in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    if args.nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (args.nproc, args.nproc))
+    if args.cpu_seconds:  # SIGXCPU at the soft limit, SIGKILL a little later
+        resource.setrlimit(resource.RLIMIT_CPU, (args.cpu_seconds, args.cpu_seconds + 10))
+    for name in THREAD_VARIABLES:
         os.environ[name] = str(args.threads)
     for name in PRIVATE_ENV:
         os.environ.pop(name, None)

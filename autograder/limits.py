@@ -15,6 +15,7 @@ class Limits:
     memory_mb: int = 2048  # the kernel's data segment (heap and anonymous memory, RLIMIT_DATA)
     file_mb: int = 20  # the largest notebook file accepted (Colab notebooks with plots are a few MB)
     disk_mb: int = 256  # the largest file the kernel may write (RLIMIT_FSIZE)
+    processes: int = 256  # processes and threads of the kernel's own user (when grading as root)
     grace_seconds: int = 60  # extra time for kernel start-up and bookkeeping before a hard stop
 
     def __post_init__(self) -> None:
@@ -29,7 +30,8 @@ class Limits:
 
     def key(self) -> str:
         """The limits that can change a grade, as stable text (part of a result's cache key)."""
-        return f"notebook={self.notebook_seconds},cell={self.cell_seconds},memory={self.memory_mb},disk={self.disk_mb}"
+        return (f"notebook={self.notebook_seconds},cell={self.cell_seconds},memory={self.memory_mb},"
+                f"disk={self.disk_mb},processes={self.processes}")
 
 
 def threads_per_worker(workers: int) -> int:

@@ -18,7 +18,8 @@ import traceback
 import warnings
 from pathlib import Path
 
-from . import speedups
+from . import sandbox, speedups
+from .kernel_launcher import THREAD_VARIABLES
 
 speedups.apply()
 
@@ -38,6 +39,14 @@ class _LastError(logging.Handler):
 
 LOG = logging.getLogger("autograder.worker")
 ERRORS = _LastError()
+
+
+def _private_folder(path: Path, uid: int) -> Path:
+    """An empty folder that only `uid` (the kernel's user) and the grader can use."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    if sandbox.is_root():
+        os.chown(path, uid, uid)
+    return path
 
 
 def autograde(job: dict) -> None:
@@ -72,11 +81,21 @@ def autograde(job: dict) -> None:
     config.LimitedExecute.timeout = limits["cell_seconds"]
     config.LimitedExecute.notebook_seconds = limits["notebook_seconds"]
     config.LimitedExecute.memory_mb = limits["memory_mb"]
-    config.LimitedKernelManager.command_prefix = list(job.get("command_prefix", []))
-    config.LimitedKernelManager.launcher_args = [
-        "--memory-mb", str(limits["memory_mb"]), "--file-mb", str(limits["disk_mb"]),
-        "--threads", str(job["threads"]), "--pidfile", str(workdir / "kernel.pid"),
-    ]
+    launcher_args = ["--memory-mb", str(limits["memory_mb"]), "--file-mb", str(limits["disk_mb"]),
+                     "--threads", str(job["threads"]), "--pidfile", str(workdir / "kernel.pid"),
+                     "--cpu-seconds", str(limits["notebook_seconds"] * job["threads"] + 60)]
+    manager = config.LimitedKernelManager
+    manager.sandboxed = bool(job["sandbox"])
+    if job["sandbox"]:
+        slot = int(os.environ.get("KDD_WORKER_SLOT", "0"))
+        manager.ipc_dir = str(_private_folder(workdir / "ipc", sandbox.kernel_uid(slot)))
+        manager.data_dir = job.get("data_dir") or ""
+        manager.slot = slot
+        manager.tmp_mb = limits["disk_mb"]
+        manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
+        if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
+            launcher_args += ["--nproc", str(limits["processes"])]
+    manager.launcher_args = launcher_args
     converter = Autograde(coursedir=CourseDirectory(config=config), config=config, log=LOG)
     converter.force = True
     converter.create_student = True

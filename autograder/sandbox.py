@@ -1,0 +1,130 @@
+"""The sandbox around a student's kernel: Linux namespaces through bubblewrap (`bwrap`), no Docker.
+
+Inside, the kernel sees only what it needs to run: the system's `/usr`, a few files of `/etc`
+(libraries, fonts), the Python installation and the virtual environment (read-only), the course's
+`data/` at `/data` (read-only), and two private, size-limited tmpfs folders, `/home/student` (its
+working folder and HOME) and `/tmp`. It has its own process, network, IPC and host-name namespaces:
+no network at all (its loopback is its own, so nothing on the host's 127.0.0.1 is reachable), no
+view of other processes, and when the kernel's sandbox ends every process started in it ends too.
+The grader talks to the kernel through Unix sockets in one private folder (`ipc_dir`), the only
+host folder the kernel can write.
+
+When the grader runs as root, the kernel also runs as an unprivileged user of its own
+(uid/gid `UID_BASE + slot`, no groups, no capabilities, no new privileges), switched to with
+`setpriv` inside the sandbox; otherwise bwrap's user namespace maps the kernel to the grader's own
+user, still without any view of the grader's files.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+UID_BASE = 61000  # the kernel of worker slot N runs as uid/gid UID_BASE + N when the grader is root
+HOME = "/home/student"
+DATA = "/data"
+# /etc files a Python + TensorFlow + matplotlib kernel reads; nothing else of /etc is visible
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "passwd", "group", "nsswitch.conf",
+       "mime.types")
+# environment variables passed into the sandbox (everything else is dropped)
+ENV_KEEP = ("LANG", "LC_ALL", "KERAS_BACKEND", "KDD_OFFLINE", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
+            "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION", "JPY_PARENT_PID")
+
+HOW_TO_INSTALL = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `dnf install "
+                  "bubblewrap`) and allow user namespaces, or run the grader as root")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable() -> str | None:
+    """None when the sandbox works on this machine, else why not and what to do (checked once)."""
+    if not sys.platform.startswith("linux"):
+        return f"the sandbox needs Linux namespaces; this is {sys.platform}"
+    if shutil.which("bwrap") is None:
+        return f"bubblewrap (`bwrap`) is not installed: {HOW_TO_INSTALL}"
+    probe = command([sys.executable, "-c", "import os; print(os.getuid())"], ipc_dir=None, data_dir=None,
+                    slot=0, tmp_mb=8)
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bwrap could not start ({error}): {HOW_TO_INSTALL}"
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"bwrap could not create the sandbox ({detail}): {HOW_TO_INSTALL}"
+    return None
+
+
+def describe() -> str:
+    """One line for logs and the summary: which sandbox grading runs in."""
+    user = f"as uid {UID_BASE}+worker" if is_root() else "as the grader's user in a user namespace"
+    return f"bubblewrap sandbox ({user}; no network, private /home/student and /tmp, course data read-only)"
+
+
+def _python_paths() -> list[Path]:
+    """Folders that hold the Python running the kernel and its packages."""
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent}
+    return sorted(path for path in paths if path.exists() and not _under(path, Path("/usr")))
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _mount_point(path: Path) -> list[str]:
+    """Create the parents of a bind target as traversable folders (bwrap makes them 0700 by default)."""
+    args: list[str] = []
+    for parent in reversed(path.parents):
+        if str(parent) != "/":
+            args += ["--perms", "0755", "--dir", str(parent)]
+    return args
+
+
+def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, slot: int, tmp_mb: int,
+            env: dict[str, str] | None = None) -> list[str]:
+    """The command that runs `kernel` inside the sandbox, with `env` added to its environment."""
+    size = str(tmp_mb * 2**20)
+    args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv",
+            "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    for name in ETC:
+        if (Path("/etc") / name).exists():
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    for path in _python_paths():
+        args += [*_mount_point(path), "--ro-bind", str(path), str(path)]
+    if data_dir is not None and data_dir.is_dir():
+        args += ["--ro-bind", str(data_dir.resolve()), DATA]
+    args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+             "--perms", "0755", "--dir", "/home",
+             "--perms", "0777", "--size", size, "--tmpfs", HOME, "--chdir", HOME]
+    if ipc_dir is not None:
+        args += [*_mount_point(ipc_dir), "--bind", str(ipc_dir), str(ipc_dir)]
+    env = {**{name: os.environ[name] for name in ENV_KEEP if name in os.environ}, **(env or {})}
+    env.update(HOME=HOME, TMPDIR="/tmp", USER="student", MPLCONFIGDIR=f"{HOME}/.config/matplotlib",
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
+    for name, value in sorted(env.items()):
+        args += ["--setenv", name, value]
+    if is_root():  # a user of its own, no groups, no capabilities, and no way to gain any
+        uid = str(UID_BASE + slot)
+        args += ["--", "/usr/bin/setpriv" if Path("/usr/bin/setpriv").exists() else "setpriv",
+                 f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                 "--no-new-privs"]
+    return [*args, "--", *kernel]
+
+
+def kernel_uid(slot: int) -> int:
+    """The uid the kernel runs as (the owner the private IPC folder must have)."""
+    return UID_BASE + slot if is_root() else os.getuid()
