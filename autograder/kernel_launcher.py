@@ -9,6 +9,7 @@ Limits are inherited through the sandbox by the kernel and everything it starts.
 import argparse
 import os
 import resource
+import signal
 import sys
 
 # Variables of the grader that the student's kernel has no business seeing.
@@ -23,6 +24,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--threads", type=int, required=True, help="CPU threads for numeric libraries")
     parser.add_argument("--nproc", type=int, default=0, help="RLIMIT_NPROC: processes and threads of the user")
     parser.add_argument("--cpu-seconds", type=int, default=0, help="RLIMIT_CPU: CPU time of each process")
+    parser.add_argument("--sandboxed", action="store_true", help="the command is the sandbox around the kernel")
     parser.add_argument("--pidfile", required=True, help="where to write the kernel's process id")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
@@ -42,6 +44,8 @@ def main(argv: list[str]) -> None:
         os.environ[name] = str(args.threads)
     for name in PRIVATE_ENV:
         os.environ.pop(name, None)
+    if args.sandboxed:  # Jupyter interrupts the whole process group: only the kernel may react, not bwrap
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the kernel installs its own handler)
     with open(args.pidfile, "w", encoding="ascii") as handle:
         handle.write(f"{os.getpid()}\n")
     os.execvp(command[0], command)

@@ -93,6 +93,7 @@ def autograde(job: dict) -> None:
         manager.slot = slot
         manager.tmp_mb = limits["disk_mb"]
         manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
+        launcher_args.append("--sandboxed")
         if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
             launcher_args += ["--nproc", str(limits["processes"])]
     manager.launcher_args = launcher_args
