@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .files import atomic_write
 
-ROW_KEYS = ("student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error")
+ROW_KEYS = ("student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error", "flags")
 CSV_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import sandbox
+from . import sandbox, trusted
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
 from .detect import Detection, detect, guess_assignment
@@ -75,9 +75,10 @@ class _Item:
         return (self.entry["student"], self.assignment)
 
 
-def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, sandboxed: bool) -> str:
-    """Cache key of a grading result: what was graded, against which source, under which limits."""
-    text = f"{GRADER_VERSION}|{sha256}|{spec.name}|{spec.source_sha256}|{limits.key()}|sandbox={sandboxed}"
+def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, sandboxed: bool, check: str) -> str:
+    """Cache key of a grading result: what was graded, against which source and check, under which limits."""
+    text = (f"{GRADER_VERSION}|{sha256}|{spec.name}|{spec.source_sha256}|{limits.key()}|sandbox={sandboxed}|"
+            f"check={check}")
     return sha256_bytes(text.encode("utf-8"))[:32]
 
 
@@ -110,8 +111,12 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         report, superseded = _choose(items)
         outcome = Outcome(out, [], superseded=superseded)
         gradable = [item for item in report if not item.problem and not item.failure]
-        results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, sandboxed)
-        outcome.rows = sorted((_row(item, specs, results.get(id(item))) for item in report),
+        state = _state_dir(course, out)
+        plans = {name: trusted.plan(name, specs[name].source_sha256, state)
+                 for name in sorted({item.assignment for item in gradable})}
+        results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, sandboxed,
+                             plans, state)
+        outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
                               key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     return outcome
@@ -166,46 +171,65 @@ def _choose(items: list[_Item]) -> tuple[list[_Item], int]:
 
 def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
-               sandboxed: bool) -> dict[int, dict]:
-    """Results for every valid item: from results/ when graded before, otherwise graded now."""
+               sandboxed: bool, plans: dict[str, trusted.Plan], state: Path) -> dict[int, dict]:
+    """Results for every valid item: from results/ when graded before, otherwise graded now.
+
+    An assignment whose trusted check has no reference values yet gets a reference job first: its
+    source notebook, graded the same way, with the same probes.
+    """
     results: dict[int, dict] = {}
     todo: dict[str, list[_Item]] = {}
     for item in items:
-        key = result_key(item.entry["sha256"], specs[item.assignment], limits, sandboxed)
+        key = result_key(item.entry["sha256"], specs[item.assignment], limits, sandboxed,
+                         plans[item.assignment].fingerprint)
         cached = out / "results" / f"{key}.json"
         if cached.exists():
             results[id(item)] = json.loads(cached.read_text(encoding="utf-8"))
             outcome.reused += 1
         else:
             todo.setdefault(key, []).append(item)  # identical notebooks are graded once
-    if not todo:
+    references = [name for name, current in plans.items() if current.check and current.expected is None]
+    if not todo and not references:
         return results
     from . import gradebook, jobs
     from .pool import Job, WorkerPool
 
     work = out / ".work"
-    pool = WorkerPool(min(workers, len(todo)), work / "logs")
+    pool = WorkerPool(min(workers, len(todo) + len(references)), work / "logs")
     try:
         templates = {name: gradebook.template(specs[name], _template_cache(course, out), course.config_file)
-                     for name in sorted({group[0].assignment for group in todo.values()})}
-        queue = []
-        for key, group in todo.items():
-            spec = specs[group[0].assignment]
+                     for name in sorted({group[0].assignment for group in todo.values()} | set(references))}
+
+        def job(key: str, spec: AssignmentSpec, notebook: Path, context: dict) -> Job:
             workdir = work / key
-            jobs.prepare(workdir, spec, templates[spec.name], archive.blob(group[0].entry["sha256"]),
-                         course.root / "data")
+            current = plans[spec.name]
+            nonce = jobs.prepare(workdir, spec, templates[spec.name], notebook, course.root / "data",
+                                 (current.check, current.seed) if current.check else None)
             payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
                        "config_file": str(course.config_file) if course.config_file else None,
                        "limits": asdict(limits), "threads": threads_per_worker(workers),
                        "sandbox": sandboxed, "data_dir": str((course.root / "data").resolve())}
-            queue.append(Job(payload, limits.hard_seconds + 30, {"key": key, "group": group, "spec": spec}))
+            return Job(payload, limits.hard_seconds + 30, {"key": key, "spec": spec, "nonce": nonce, **context})
+
+        queue = [job(f"reference-{name}", specs[name], specs[name].notebook, {"reference": name})
+                 for name in references]
+        queue += [job(key, specs[group[0].assignment], archive.blob(group[0].entry["sha256"]), {"group": group})
+                  for key, group in todo.items()]
         progress = Progress(sum(len(group) for group in todo.values()), stream)
 
         def finished(job: Job, reply: dict) -> None:
             result = _result(job, reply, out)
+            if "reference" in job.context:
+                name = job.context["reference"]
+                if result["status"] == "graded":
+                    trusted.record_reference(state, name, plans[name], result["trusted"])
+                else:
+                    plans[name].problem = (f"the reference solution of '{name}' could not be graded for the "
+                                           f"trusted check: {result['error']}")
+                return
             for item in job.context["group"]:
                 results[id(item)] = result
-                progress.advance(_row(item, specs, result))
+                progress.advance(_row(item, specs, result, plans))
             outcome.graded_now += len(job.context["group"])
 
         pool.run(queue, finished)
@@ -215,14 +239,19 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
     return results
 
 
-def _template_cache(course: Course, out: Path) -> Path:
-    """Template gradebooks live in the course's .grading/ (shared by every --out), else in --out."""
-    shared = course.root / ".grading" / "templates"
+def _state_dir(course: Course, out: Path) -> Path:
+    """The grader's private state (template gradebooks, the trusted check's secret and reference values):
+    the course's .grading/ (shared by every --out; git ignores it), else --out's .cache/."""
+    shared = course.root / ".grading"
     try:
-        shared.mkdir(parents=True, exist_ok=True)
+        shared.mkdir(mode=0o700, parents=True, exist_ok=True)
         return shared
     except OSError:
-        return out / ".cache" / "templates"
+        return out / ".cache"
+
+
+def _template_cache(course: Course, out: Path) -> Path:
+    return _state_dir(course, out) / "templates"
 
 
 def _result(job: Job, reply: dict, out: Path) -> dict:
@@ -233,13 +262,16 @@ def _result(job: Job, reply: dict, out: Path) -> dict:
     executed = jobs.autograded_notebook(job.workdir, spec)
     if reply.get("ok") and executed.exists():
         try:
-            tests, note = jobs.collect(job.workdir, spec)
+            tests, note, observed = jobs.collect(job.workdir, spec, job.context["nonce"])
         except Exception as error:  # a gradebook nbgrader left incomplete: report, keep the folder
             return {"status": "failed", "tests": [], "error": f"nbgrader's results could not be read ({error})"}
-        result = {"status": "graded", "tests": tests, "error": note, "seconds": reply.get("seconds")}
-        key = job.context["key"]
-        atomic_write(out / "results" / f"{key}.ipynb", executed.read_bytes())
-        atomic_write(out / "results" / f"{key}.json", json.dumps(result, indent=1, ensure_ascii=False))
+        # nbgrader's verdicts and, as plain data, what the trusted check's probes printed (scored in _row)
+        result = {"status": "graded", "tests": tests, "error": note, "seconds": reply.get("seconds"),
+                  "trusted": observed}
+        if "reference" not in job.context:
+            key = job.context["key"]
+            atomic_write(out / "results" / f"{key}.ipynb", executed.read_bytes())
+            atomic_write(out / "results" / f"{key}.json", json.dumps(result, indent=1, ensure_ascii=False))
         shutil.rmtree(job.workdir, ignore_errors=True)
         return result
     reason = reply.get("error") or "nbgrader wrote no graded notebook"
@@ -248,7 +280,7 @@ def _result(job: Job, reply: dict, out: Path) -> dict:
                      "have the details; run `grade` again to retry."}
 
 
-def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None) -> dict:
+def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None, plans: dict[str, trusted.Plan]) -> dict:
     entry = item.entry
     spec = specs.get(item.assignment) if item.assignment else None
     row = {
@@ -261,6 +293,7 @@ def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None) -> 
         "max_score": spec.max_score if spec else None,
         "tests": [],
         "error": None,
+        "flags": [],
         # internal (not in grades.json): for the CSV and for choosing feedback
         "lms": entry.get("lms"),
         "student_name": entry.get("student_name"),
@@ -270,13 +303,18 @@ def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None) -> 
     if item.problem:
         row["error"] = f"'{entry['name']}' {item.problem}"
         return row
+    current = plans.get(item.assignment)
     if item.failure:
         result = {"status": "failed", "tests": [], "error": item.failure}
+    elif current is not None and current.problem:
+        result = {"status": "failed", "tests": [], "error": current.problem}
     assert result is not None, "a valid submission without a result"
     row["status"] = result["status"]
     row["tests"] = result["tests"]
+    if result["status"] == "graded" and current is not None:
+        row["tests"], row["flags"] = trusted.apply(item.assignment, result["tests"], result.get("trusted"), current)
     if result["status"] == "graded":
-        row["score"] = float(sum(test["score"] for test in result["tests"]))
+        row["score"] = float(sum(test["score"] for test in row["tests"]))
         row["error"] = result["error"]
     else:
         row["error"] = f"'{entry['name']}' could not be graded: {result['error']}"

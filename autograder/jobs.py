@@ -5,7 +5,8 @@ Layout of a job folder (created by the parent, graded by a worker, read back by 
   gradebook.db                         copy of the assignment's template gradebook (no students)
   submitted/<student>/<a>/<a>.ipynb    the archived submission, under the name nbgrader expects
   autograded/<student>/<a>/<a>.ipynb   written by nbgrader; its cells' outputs give the messages
-  data -> <course>/data                so notebooks find data/ above their working folder
+  data -> <course>/data                so notebooks find data/ above their working folder (without the
+                                       sandbox; inside it, the data is at /data)
   kernel.pid                           the kernel's process group, written by kernel_launcher.py
 """
 
@@ -18,7 +19,9 @@ import shutil
 import signal
 from pathlib import Path
 
+from . import trusted
 from .course import AssignmentSpec
+from .trusted import Check
 from .execute import KERNEL_DIED, NOT_RUN, TIMEOUT
 
 JOB_STUDENT = "student"  # the id inside a job folder; the real id is attached by the parent
@@ -26,8 +29,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_MESSAGE = 500
 
 
-def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Path, data_dir: Path | None) -> None:
-    """Create a job folder for grading `submission` as assignment `spec`."""
+def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Path, data_dir: Path | None,
+            probes: tuple[Check, int] | None = None) -> str | None:
+    """Create a job folder for grading `submission` as assignment `spec`.
+
+    With `probes` (a check and its seed), the trusted check's probe cells are added to the job's copy
+    of the notebook; the nonce that marks their output is returned.
+    """
     if workdir.exists():
         shutil.rmtree(workdir)
     name = spec.name
@@ -36,9 +44,18 @@ def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Pat
     shutil.copyfile(template / "gradebook.db", workdir / "gradebook.db")
     target = workdir / "submitted" / JOB_STUDENT / name / f"{name}.ipynb"
     target.parent.mkdir(parents=True)
-    shutil.copyfile(submission, target)
+    nonce = None
+    if probes is None:
+        shutil.copyfile(submission, target)
+    else:
+        notebook = json.loads(submission.read_bytes())
+        check, seed = probes
+        nonce = trusted.add_probes(notebook, check, seed, {test.grade_id.removeprefix(f"{name}-"): test.grade_id
+                                                           for test in spec.tests})
+        target.write_text(json.dumps(notebook, ensure_ascii=False), encoding="utf-8")
     if data_dir is not None and data_dir.is_dir():
         (workdir / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
+    return nonce
 
 
 def autograded_notebook(workdir: Path, spec: AssignmentSpec) -> Path:
@@ -58,12 +75,13 @@ def stop_kernel(workdir: Path) -> None:
         pass
 
 
-def collect(workdir: Path, spec: AssignmentSpec) -> tuple[list[dict], str | None]:
-    """The per-test results nbgrader recorded for the job, and a note when a limit stopped the notebook."""
+def collect(workdir: Path, spec: AssignmentSpec, nonce: str | None = None) -> tuple[list[dict], str | None, dict]:
+    """nbgrader's per-test results, a note when a limit stopped the notebook, and the probes' output."""
     from nbgrader.api import Gradebook, MissingEntry
 
     notebook_path = autograded_notebook(workdir, spec)
-    cells = json.loads(notebook_path.read_text(encoding="utf-8"))["cells"]
+    executed = json.loads(notebook_path.read_text(encoding="utf-8"))
+    cells = executed["cells"]
     by_id = {cell["metadata"]["nbgrader"]["grade_id"]: cell for cell in cells
              if "grade_id" in cell.get("metadata", {}).get("nbgrader", {})}
     scores: dict[str, tuple[float | None, float]] = {}
@@ -86,7 +104,8 @@ def collect(workdir: Path, spec: AssignmentSpec) -> tuple[list[dict], str | None
             "passed": score >= max_score,
             "message": message(cell, spec.hidden_lines, passed=score >= max_score),
         })
-    return tests, limit_note(cells)
+    own_cells = [cell for cell in cells if trusted.METADATA not in cell.get("metadata", {})]
+    return tests, limit_note(own_cells), trusted.observations(executed, nonce) if nonce else {}
 
 
 def _clean(text: str, hidden: frozenset[str]) -> str:

@@ -78,11 +78,11 @@ def _under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def _mount_point(path: Path) -> list[str]:
+def _mount_point(path: Path, existing: tuple[str, ...] = ()) -> list[str]:
     """Create the parents of a bind target as traversable folders (bwrap makes them 0700 by default)."""
     args: list[str] = []
     for parent in reversed(path.parents):
-        if str(parent) != "/":
+        if str(parent) not in ("/", *existing):
             args += ["--perms", "0755", "--dir", str(parent)]
     return args
 
@@ -111,7 +111,7 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, s
              "--perms", "0755", "--dir", "/home",
              "--perms", "0777", "--size", size, "--tmpfs", HOME, "--chdir", HOME]
     if ipc_dir is not None:
-        args += [*_mount_point(ipc_dir), "--bind", str(ipc_dir), str(ipc_dir)]
+        args += [*_mount_point(ipc_dir, ("/tmp", "/home", HOME)), "--bind", str(ipc_dir), str(ipc_dir)]
     env = {**{name: os.environ[name] for name in ENV_KEEP if name in os.environ}, **(env or {})}
     env.update(HOME=HOME, TMPDIR="/tmp", USER="student", MPLCONFIGDIR=f"{HOME}/.config/matplotlib",
                PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))

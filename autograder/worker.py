@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -41,9 +43,10 @@ LOG = logging.getLogger("autograder.worker")
 ERRORS = _LastError()
 
 
-def _private_folder(path: Path, uid: int) -> Path:
-    """An empty folder that only `uid` (the kernel's user) and the grader can use."""
-    path.mkdir(mode=0o700, exist_ok=True)
+def _private_folder(uid: int) -> Path:
+    """A new empty folder that only `uid` (the kernel's user) and the grader can use, for the kernel's
+    Unix sockets: under /tmp, because a socket's path must be shorter than 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="kdd-ipc-"))
     if sandbox.is_root():
         os.chown(path, uid, uid)
     return path
@@ -85,10 +88,10 @@ def autograde(job: dict) -> None:
                      "--threads", str(job["threads"]), "--pidfile", str(workdir / "kernel.pid"),
                      "--cpu-seconds", str(limits["notebook_seconds"] * job["threads"] + 60)]
     manager = config.LimitedKernelManager
-    manager.sandboxed = bool(job["sandbox"])
-    if job["sandbox"]:
+    manager.sandboxed = bool(job.get("sandbox", True))
+    if manager.sandboxed:
         slot = int(os.environ.get("KDD_WORKER_SLOT", "0"))
-        manager.ipc_dir = str(_private_folder(workdir / "ipc", sandbox.kernel_uid(slot)))
+        manager.ipc_dir = str(_private_folder(sandbox.kernel_uid(slot)))
         manager.data_dir = job.get("data_dir") or ""
         manager.slot = slot
         manager.tmp_mb = limits["disk_mb"]
@@ -100,7 +103,11 @@ def autograde(job: dict) -> None:
     converter = Autograde(coursedir=CourseDirectory(config=config), config=config, log=LOG)
     converter.force = True
     converter.create_student = True
-    converter.start()
+    try:
+        converter.start()
+    finally:
+        if manager.ipc_dir:
+            shutil.rmtree(manager.ipc_dir, ignore_errors=True)
 
 
 def main() -> None:

@@ -1,0 +1,246 @@
+"""The trusted check: points that code in the student's kernel cannot fake.
+
+nbgrader's tests run in the same kernel as the student's code, so that code can switch them off.
+The trusted check does not ask the kernel whether a test passed. After each test cell it adds a
+probe cell that calls the student's code on inputs drawn at grading time (from a seed the kernel
+never saw before) and prints what came back as plain JSON. The same probes run on the reference
+solution, in a kernel of its own, with the same seed. This process compares the two: a task is
+confirmed when every value agrees. A student whose kernel lies can print anything, but only values
+computed correctly on those fresh inputs agree with the reference.
+
+Each assignment's probes are `checks/<assignment>.py`: module-level imports and helpers, and one
+function `check_<task>(rng, ns)` per graded task, where `rng` is a NumPy generator seeded for this
+grading and `ns` is the notebook's global namespace (a probe that changes `ns` puts it back). A
+probe returns plain data (numbers, strings, lists, dicts; a dict's keys name what was measured).
+The recorded score of a task is nbgrader's score when the check confirms the task, else 0; where
+the two disagree, grades.json says so (`flags`).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import hmac
+import json
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .files import atomic_write
+
+CHECKS = Path(__file__).with_name("checks")
+METADATA = "kdd_trusted_check"  # cell metadata key of a probe cell: {"task": ..., "nonce": ...}
+RTOL, ATOL = 1e-4, 1e-6  # float tolerance between the student's values and the reference's
+
+PROBE_CELL = '''\
+# Added by the grader: its trusted check of task {task!r}.
+def _kdd_trusted_check():
+    import json, numpy
+    scope = {{"__name__": "kdd_trusted_check"}}
+    try:
+        exec(compile({source!r}, "trusted_check.py", "exec"), scope)
+        value = {{"value": scope["check_{task}"](numpy.random.default_rng({seed}), globals())}}
+    except BaseException as error:
+        value = {{"error": (type(error).__name__ + ": " + str(error))[:300]}}
+    plain = lambda thing: thing.tolist() if hasattr(thing, "tolist") else repr(thing)
+    print({nonce!r}, json.dumps(value, default=plain))
+_kdd_trusted_check()
+del _kdd_trusted_check
+'''
+
+
+@dataclass(frozen=True)
+class Check:
+    """The probes of one assignment."""
+
+    assignment: str
+    source: str
+    tasks: tuple[str, ...]
+    sha256: str
+
+
+def load(assignment: str, folder: Path = CHECKS) -> Check | None:
+    """The assignment's check module, or None when it has none."""
+    path = folder / f"{assignment}.py"
+    if not path.exists():
+        return None
+    source = path.read_text(encoding="utf-8")
+    tasks = tuple(node.name.removeprefix("check_") for node in ast.parse(source).body
+                  if isinstance(node, ast.FunctionDef) and node.name.startswith("check_"))
+    return Check(assignment, source, tasks, hashlib.sha256(source.encode("utf-8")).hexdigest())
+
+
+def secret(folder: Path) -> bytes:
+    """The grader's secret (created once, readable only by the grader); seeds derive from it."""
+    path = folder / "trusted-secret"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text(encoding="ascii").strip().encode("ascii")
+
+
+def seed(key: bytes, check: Check, source_sha256: str) -> int:
+    """The seed of one assignment's probes: unpredictable without the secret, stable for reruns."""
+    digest = hmac.new(key, f"{check.assignment}|{check.sha256}|{source_sha256}".encode(), hashlib.sha256)
+    return int.from_bytes(digest.digest()[:8], "big")
+
+
+def fingerprint(check: Check, seed_value: int) -> str:
+    """Names a seed and check version without revealing the seed (part of cache keys)."""
+    return hashlib.sha256(f"{check.sha256}|{seed_value}".encode()).hexdigest()[:16]
+
+
+def add_probes(notebook: dict, check: Check, seed_value: int, test_ids: dict[str, str]) -> str:
+    """Insert a probe cell after each task's test cell (`test_ids`: task -> grade id); return the nonce."""
+    nonce = "kdd-trusted-" + secrets.token_hex(8)
+    cells = [cell for cell in notebook["cells"] if METADATA not in cell.get("metadata", {})]
+    by_grade_id = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): index
+                   for index, cell in enumerate(cells)}
+    for task in sorted(check.tasks, key=lambda name: -by_grade_id.get(test_ids.get(name), -1)):
+        index = by_grade_id.get(test_ids.get(task))
+        if index is None:
+            continue  # detect.py rejects notebooks without their test cells; nothing to probe here
+        source = PROBE_CELL.format(task=task, source=check.source, seed=seed_value, nonce=nonce)
+        cells.insert(index + 1, {"cell_type": "code", "id": uuid.uuid4().hex[:16], "execution_count": None,
+                                 "metadata": {METADATA: {"task": task, "nonce": nonce}}, "outputs": [],
+                                 "source": source})
+    notebook["cells"] = cells
+    return nonce
+
+
+def observations(notebook: dict, nonce: str) -> dict[str, dict]:
+    """What each probe cell of an executed notebook printed: task -> {"value": ...} or {"error": ...}."""
+    found: dict[str, dict] = {}
+    for cell in notebook.get("cells", []):
+        meta = cell.get("metadata", {}).get(METADATA)
+        if not isinstance(meta, dict) or meta.get("nonce") != nonce:
+            continue
+        text = "".join("".join(output.get("text", "")) for output in cell.get("outputs", [])
+                       if output.get("output_type") == "stream" and output.get("name") == "stdout")
+        lines = [line[len(nonce) + 1:] for line in text.splitlines() if line.startswith(nonce + " ")]
+        if len(lines) != 1:
+            found[meta["task"]] = {"error": "the check printed no result" if not lines else "several results"}
+            continue
+        try:
+            value = json.loads(lines[0])
+        except ValueError:
+            value = {"error": "the check's result is not valid JSON"}
+        found[meta["task"]] = value if isinstance(value, dict) else {"error": "malformed result"}
+    return found
+
+
+def difference(observed: object, expected: object, path: str = "") -> str | None:
+    """None when `observed` agrees with `expected`, else where they first differ."""
+    where = path or "the result"
+    if isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        return None if observed == expected and type(observed) is type(expected) else where
+    if isinstance(expected, (int, float)):
+        if isinstance(observed, bool) or not isinstance(observed, (int, float)):
+            return where
+        if math.isnan(expected) or math.isnan(observed):
+            return None if math.isnan(expected) and math.isnan(observed) else where
+        return None if math.isclose(observed, expected, rel_tol=RTOL, abs_tol=ATOL) else where
+    if isinstance(expected, list):
+        if not isinstance(observed, list) or len(observed) != len(expected):
+            return where
+        for index, (mine, theirs) in enumerate(zip(observed, expected)):
+            if (found := difference(mine, theirs, f"{where}[{index}]")) is not None:
+                return found
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(observed, dict) or set(observed) != set(expected):
+            return where
+        for key in expected:
+            if (found := difference(observed[key], expected[key], key)) is not None:
+                return found
+        return None
+    return where
+
+
+def verdict(observed: dict | None, expected: dict) -> str | None:
+    """None when a task is confirmed, else a sentence for the student (no values: they are secret)."""
+    if observed is None:
+        return "the grader's check of this task did not run (an earlier cell stopped the notebook)"
+    if "error" in observed:  # its text may come from student code: name only a built-in exception type
+        name = str(observed["error"]).split(":", 1)[0]
+        kind = name if isinstance(getattr(builtins, name, None), type) else "an error"
+        return f"your code raised {kind} in the grader's check of this task"
+    place = difference(observed.get("value"), expected.get("value"))
+    if place is None:
+        return None
+    return (f"on inputs drawn at grading time, {place} differs from the reference solution's (the visible and "
+            "nbgrader tests can pass while this check fails if the code only works on the examples shown)")
+
+
+@dataclass
+class Plan:
+    """The trusted check of one assignment in one `grade` run."""
+
+    check: Check | None
+    seed: int = 0
+    fingerprint: str = "unchecked"
+    expected: dict | None = None  # task -> the reference's observation, once known
+    problem: str | None = None  # the check failed on the reference solution (the instructor must fix it)
+
+
+def plan(assignment: str, source_sha256: str, state: Path) -> Plan:
+    """Seed and (when computed before) reference values of an assignment's check; `state` is private."""
+    check = load(assignment)
+    if check is None:
+        return Plan(None)
+    seed_value = seed(secret(state), check, source_sha256)
+    result = Plan(check, seed_value, fingerprint(check, seed_value))
+    path = reference_path(state, assignment, result.fingerprint)
+    if path.exists():
+        result.expected = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+def reference_path(state: Path, assignment: str, fingerprint_value: str) -> Path:
+    return state / "trusted" / f"{assignment}-{fingerprint_value}.json"
+
+
+def record_reference(state: Path, assignment: str, current: Plan, observed: dict[str, dict]) -> None:
+    """Keep the reference solution's observations, or say why the check cannot be used."""
+    assert current.check is not None
+    broken = {task: observed.get(task, {"error": "did not run"}).get("error") for task in current.check.tasks
+              if "value" not in observed.get(task, {})}
+    if broken:
+        task, error = next(iter(broken.items()))
+        current.problem = (f"the trusted check of '{assignment}' does not work on the reference solution (task "
+                           f"{task}: {error}); fix autograder/checks/{assignment}.py")
+        return
+    current.expected = observed
+    atomic_write(reference_path(state, assignment, current.fingerprint), json.dumps(observed, indent=1))
+
+
+def apply(assignment: str, tests: list[dict], observed: dict | None, current: Plan) -> tuple[list[dict], list[str]]:
+    """The tests with each task's score capped by the trusted check, and flags where the two disagree."""
+    if current.check is None:
+        return tests, [f"'{assignment}' has no trusted check (autograder/checks/{assignment}.py): the score is "
+                       "nbgrader's alone, which student code can fool"]
+    if current.expected is None:  # the reference is not known yet (progress lines only)
+        return tests, []
+    capped, flags = [], []
+    for test in tests:
+        test = dict(test)
+        task = test["name"].removeprefix(f"{assignment}-")
+        if task not in current.expected:
+            test["trusted"] = None
+            capped.append(test)
+            continue
+        why = verdict((observed or {}).get(task), current.expected[task])
+        test["trusted"] = why is None
+        if why is not None and test["score"] > 0:
+            flags.append(f"{test['name']}: nbgrader gave {test['score']:g} point(s) but the trusted check did not "
+                         f"confirm the task ({why}); recorded 0")
+            test.update(score=0.0, passed=False, message=f"Not confirmed by the grader's own check: {why}.")
+        elif why is None and not test["passed"]:
+            flags.append(f"{test['name']}: the trusted check confirmed the task but nbgrader's test did not pass "
+                         "it; nbgrader's score is kept")
+        capped.append(test)
+    return capped, flags
