@@ -68,8 +68,8 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", metavar="MB", type=_positive, default=DEFAULTS.memory_mb,
                        help=f"memory of a student's kernel (default: {DEFAULTS.memory_mb})")
     grade.add_argument("--unsafe", action="store_true",
-                       help="grade without the sandbox when it is not available (only for notebooks you trust: "
-                            "student code then runs with your rights and can change grades)")
+                       help="run student code WITHOUT the sandbox, with your rights (only for notebooks you "
+                            "trust, or where the sandbox cannot run; the trusted check still caps scores)")
     grade.add_argument("--max-file-mb", metavar="MB", type=_positive, default=DEFAULTS.file_mb,
                        help=f"largest notebook accepted (default: {DEFAULTS.file_mb})")
 
@@ -109,15 +109,16 @@ def _grade(args: argparse.Namespace) -> int:
     from . import sandbox
     from .grade import grade
 
-    sandboxed = True
-    if args.unsafe and (problem := sandbox.unavailable()):
-        print(f"WARNING: --unsafe: grading WITHOUT the sandbox ({problem}). Student code runs with your rights: "
-              "it can read the hidden tests and solutions and change grades and feedback files.", file=sys.stderr)
-        sandboxed = False
+    if args.unsafe:
+        print(f"WARNING: --unsafe: grading WITHOUT the sandbox. Student code runs with your rights: it can read "
+              "the hidden tests and solutions, use the network and change files, including grades and feedback.",
+              file=sys.stderr)
+    else:
+        print(f"Student code runs in a {sandbox.describe()}.", file=sys.stderr)
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_mb=args.memory_mb,
                     file_mb=args.max_file_mb)
     outcome = grade([Path(path) for path in args.paths], Path(args.out), course=_course(args),
                     assignment=args.assignment, student=args.student, workers=args.workers, limits=limits,
-                    db_url=args.db, sandboxed=sandboxed)
+                    db_url=args.db, sandboxed=not args.unsafe)
     print(outcome.summary())
     return 1 if any(row["status"] == "failed" for row in outcome.rows) else 0

@@ -211,10 +211,13 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
                        "sandbox": sandboxed, "data_dir": str((course.root / "data").resolve())}
             return Job(payload, limits.hard_seconds + 30, {"key": key, "spec": spec, "nonce": nonce, **context})
 
-        queue = [job(f"reference-{name}", specs[name], specs[name].notebook, {"reference": name})
-                 for name in references]
-        queue += [job(key, specs[group[0].assignment], archive.blob(group[0].entry["sha256"]), {"group": group})
-                  for key, group in todo.items()]
+        queue = [job(key, specs[group[0].assignment], archive.blob(group[0].entry["sha256"]), {"group": group})
+                 for key, group in todo.items()]
+        reference_jobs = [job(f"reference-{name}", specs[name], specs[name].notebook, {"reference": name})
+                          for name in references]
+        # sandboxed, reference values are out of the kernels' reach: compute them first; without the sandbox,
+        # last, so that they are not on disk while student code runs
+        queue = reference_jobs + queue if sandboxed else queue + reference_jobs
         progress = Progress(sum(len(group) for group in todo.values()), stream)
 
         def finished(job: Job, reply: dict) -> None:

@@ -118,12 +118,18 @@ def results_json(rows: list[dict], seconds: float) -> dict:
 
 def run(root: Path, assignment: str) -> dict:
     """Grade /autograder/submission (under `root`) and write results/results.json."""
+    from . import sandbox
     from .grade import grade
 
     started = time.monotonic()
+    problem = sandbox.unavailable()
+    if problem:  # stdout reaches the instructor, not the student
+        print(f"WARNING: no sandbox in this container ({problem}); grading with --unsafe. The trusted check "
+              "still caps each score, but student code can read the solution and write files here.")
     try:
         outcome = grade([root / "submission"], root / "graded", course=Course(root / "source" / "course"),
-                        assignment=assignment, student="submission", workers=1, stream=sys.stdout)
+                        assignment=assignment, student="submission", workers=1, stream=sys.stdout,
+                        sandboxed=problem is None)
         result = results_json(outcome.rows, time.monotonic() - started)
         print(outcome.summary())
     except Exception as error:  # Gradescope must always get a results.json

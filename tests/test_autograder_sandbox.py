@@ -1,0 +1,194 @@
+"""The sandbox around student kernels and the trusted check's parts, tested one by one.
+
+End-to-end attacks on `python -m autograder grade` are in test_autograder_attacks.py; this module
+checks the pieces quickly: what a process in the sandbox can see and do, how probe output is read,
+and how the trusted check caps nbgrader's scores.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder_fixtures import make_course, notebook, write
+from conftest import ROOT
+
+from autograder import cli, sandbox, trusted
+from autograder.course import Course
+from autograder.grade import grade
+from autograder.intake import UsageError
+
+SLOT = 15  # a worker slot no grading test uses, so that its uid's processes are ours alone
+
+PROBE = textwrap.dedent("""
+    import json, os, socket, subprocess, sys
+    seen = {"uid": os.getuid(), "root": sorted(os.listdir("/")), "cwd": os.getcwd()}
+    for path in sys.argv[1:]:
+        seen[path] = os.path.exists(path)
+    try:
+        socket.create_connection(("127.0.0.1", int(os.environ["PORT"])), timeout=2)
+        seen["network"] = "connected"
+    except OSError as error:
+        seen["network"] = type(error).__name__
+    for folder in ("/home/student", "/tmp", "/data", "/usr"):
+        try:
+            with open(os.path.join(folder, "probe.txt"), "w") as handle:
+                handle.write("x")
+            seen["writable " + folder] = True
+        except OSError:
+            seen["writable " + folder] = False
+    # a detached child that would outlive the kernel if the sandbox let it
+    subprocess.Popen(["sleep", "60"], start_new_session=True)
+    print(json.dumps(seen))
+""")
+
+
+def _sandbox_uid_processes(uid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "status").read_text().count(f"Uid:\t{uid}\t"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_the_sandbox_works_on_this_machine():
+    assert sandbox.unavailable() is None, f"CI installs bubblewrap (.ci/install): {sandbox.unavailable()}"
+
+
+def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.setblocking(False)
+    secrets_to_hide = [str(ROOT / "solutions"), str(ROOT / "autograder"), str(tmp_path), "/etc/shadow", "/root/.ssh"]
+    command = sandbox.command([sys.executable, "-c", PROBE, *secrets_to_hide], ipc_dir=None, data_dir=ROOT / "data",
+                              slot=SLOT, tmp_mb=16, env={"PORT": str(listener.getsockname()[1])})
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nothing connected to the host's loopback
+    listener.close()
+    assert seen["network"] in ("ConnectionRefusedError", "OSError"), seen["network"]
+    for path in secrets_to_hide:
+        assert seen[path] is False, f"{path} is visible in the sandbox"
+    assert set(seen["root"]) <= {"bin", "data", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "proc",
+                                 "root", "sbin", "tmp", "usr", "work", "opt"}, seen["root"]
+    assert seen["cwd"] == sandbox.HOME
+    assert seen["writable /home/student"] and seen["writable /tmp"], seen
+    assert not seen["writable /data"] and not seen["writable /usr"], seen
+    if sandbox.is_root():
+        assert seen["uid"] == sandbox.UID_BASE + SLOT, "the kernel must not run as root"
+    time.sleep(0.5)
+    assert not _sandbox_uid_processes(sandbox.UID_BASE + SLOT), "a detached child outlived its sandbox"
+
+
+@pytest.fixture(scope="module")
+def tiny_course(tmp_path_factory):
+    return Course(make_course(tmp_path_factory.mktemp("sandbox") / "course"))
+
+
+def test_grading_refuses_to_run_without_a_sandbox_unless_told(tiny_course, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "bubblewrap (`bwrap`) is not installed")
+    submission = write(notebook("tinyadd"), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
+    with pytest.raises(UsageError, match="--unsafe"):
+        grade([submission.parent.parent], tmp_path / "out", course=tiny_course, stream=io.StringIO())
+    code = cli.main(["grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out2"), "--course",
+                     str(tiny_course.root)])
+    assert code == 2 and "bwrap" in capsys.readouterr().err
+    assert not (tmp_path / "out2" / "grades.json").exists()
+
+
+# --- the trusted check's parts ---------------------------------------------------------------------------
+
+def test_values_agree_within_tolerance_and_type():
+    same = {"name": "rmse", "values": [1.0, 2.0], "nan": float("nan"), "flag": True, "count": 3}
+    assert trusted.difference(json.loads(json.dumps(same)), same) is None
+    assert trusted.difference({**same, "values": [1.0 + 1e-7, 2.0]}, same) is None
+    assert trusted.difference({**same, "values": [1.01, 2.0]}, same) == "values[0]"
+    assert trusted.difference({**same, "nan": 0.0}, same) == "nan"
+    assert trusted.difference({**same, "flag": 1}, same) == "flag", "a number is not a boolean"
+    assert trusted.difference({**same, "name": "RMSE"}, same) == "name"
+    assert trusted.difference({**same, "values": [1.0]}, same) == "values"
+    assert trusted.difference({key: value for key, value in same.items() if key != "count"}, same) == "the result"
+
+
+def test_probe_output_is_read_only_from_probe_cells_with_the_nonce():
+    check = trusted.Check("demo", "def check_add(rng, ns):\n    return 1\n", ("add",), "0" * 64)
+    source = {"cells": [
+        {"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "demo-add"}}, "source": "", "outputs": []},
+        # a student's cell posing as a probe cell, with a fake result: it must be dropped
+        {"cell_type": "code", "metadata": {trusted.METADATA: {"task": "add", "nonce": "guess"}}, "source": "",
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": 'guess {"value": 1}\n'}]},
+    ]}
+    nonce = trusted.add_probes(source, check, 7, {"add": "demo-add"})
+    assert len(source["cells"]) == 2 and source["cells"][1]["metadata"][trusted.METADATA]["nonce"] == nonce
+    assert "numpy.random.default_rng(7)" in source["cells"][1]["source"]
+
+    def printed(text):
+        cell = dict(source["cells"][1], outputs=[{"output_type": "stream", "name": "stdout", "text": text}])
+        return trusted.observations({"cells": [source["cells"][0], cell]}, nonce)["add"]
+
+    assert printed(f'noise\n{nonce} {{"value": 2}}\n') == {"value": 2}
+    assert "error" in printed(f'{nonce} {{"value": 2}}\n{nonce} {{"value": 3}}\n'), "two results are one too many"
+    assert "error" in printed('{"value": 2}\n'), "a line without the nonce is not a result"
+    assert "error" in printed(f"{nonce} not json\n")
+
+
+def test_probe_cells_run_and_report_in_a_kernel_namespace():
+    check = trusted.Check("demo", "def check_add(rng, ns):\n    return {'sum': ns['add'](2, 3), 'draw': "
+                                  "float(rng.uniform())}\n", ("add",), "0" * 64)
+    notebook_json = {"cells": [{"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "demo-add"}},
+                                "source": "", "outputs": []}]}
+    nonce = trusted.add_probes(notebook_json, check, 11, {"add": "demo-add"})
+    probe = notebook_json["cells"][1]["source"]
+    for add, expected_sum in (("def add(a, b):\n    return a + b", 5), ("def add(a, b):\n    raise ValueError('x' * 999)", None)):
+        code = f"{add}\n{probe}"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        cell = {"metadata": {trusted.METADATA: {"task": "add", "nonce": nonce}},
+                "outputs": [{"output_type": "stream", "name": "stdout", "text": done.stdout}]}
+        seen = trusted.observations({"cells": [cell]}, nonce)["add"]
+        if expected_sum is None:
+            assert seen["error"].startswith("ValueError") and len(seen["error"]) <= 300, seen
+            why = trusted.verdict(seen, {"value": {}})
+            assert "ValueError" in why and "xxx" not in why, "a student's error text never reaches feedback"
+        else:
+            assert seen["value"]["sum"] == expected_sum and 0 <= seen["value"]["draw"] < 1, seen
+
+
+def test_the_trusted_check_caps_nbgrader_and_flags_disagreements():
+    plan = trusted.Plan(trusted.Check("demo", "", ("a", "b", "c"), "0" * 64), expected={
+        "a": {"value": 1.0}, "b": {"value": 2.0}, "c": {"value": 3.0}})
+    tests = [{"name": f"demo-{task}", "score": score, "max_score": 2.0, "passed": score == 2.0, "message": ""}
+             for task, score in (("a", 2.0), ("b", 2.0), ("c", 0.0))]
+    observed = {"a": {"value": 1.0}, "b": {"value": 2.5}, "c": {"value": 3.0}}
+    capped, flags = trusted.apply("demo", tests, observed, plan)
+    assert [test["score"] for test in capped] == [2.0, 0.0, 0.0]
+    assert [test["trusted"] for test in capped] == [True, False, True]
+    assert "Not confirmed by the grader's own check" in capped[1]["message"]
+    assert len(flags) == 2 and flags[0].startswith("demo-b:") and flags[1].startswith("demo-c:"), flags
+    assert tests[1]["score"] == 2.0, "apply() must not change nbgrader's own record"
+    unchecked, flags = trusted.apply("demo", tests, observed, trusted.Plan(None))
+    assert unchecked == tests and "no trusted check" in flags[0]
+
+
+def test_unsafe_grading_still_works_and_is_kept_apart(tiny_course, tmp_path):
+    from autograder_fixtures import REFERENCE
+
+    write(notebook("tinyadd", REFERENCE["tinyadd"]), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
+    unsafe = grade([tmp_path / "subs"], tmp_path / "out", course=tiny_course, stream=io.StringIO(), sandboxed=False)
+    assert unsafe.by_student("ann", "tinyadd")["score"] == 5
+    again = grade([tmp_path / "subs"], tmp_path / "out", course=tiny_course, stream=io.StringIO())
+    assert (again.graded_now, again.reused) == (1, 0), "a result graded without the sandbox is not reused with it"
