@@ -7,9 +7,11 @@ reference solution), wrong (the first known-wrong answer of tests/misconceptions
 and blank (the student version as released). Every copy differs by one byte of metadata, so that no
 result can be reused from an identical notebook.
 
-Latency: each submission is graded alone, end to end, once by `python -m autograder grade` (fresh
-output folder) and once by `nbgrader autograde` in a course folder prepared once; the two take turns,
-so that load from other processes hits both alike. Throughput: `grade --workers 1` and `--workers 2`
+Latency: each submission is graded alone, end to end, by `python -m autograder grade` (fresh output
+folder; sandbox and trusted check), by the same with `--unsafe` (no sandbox; trusted check) and by
+`nbgrader autograde` in a course folder prepared once; the three take turns, so that load from other
+processes hits all alike. The course's first `grade` run also builds the template gradebook and the
+trusted check's reference values; it is timed apart ("first run in a course"). Throughput: `grade --workers 1` and `--workers 2`
 on the same batch of copies, taking turns; the best run of each is the least disturbed by other load.
 Prints Markdown tables to paste into a closing note.
 """
@@ -93,9 +95,11 @@ def snapshot_course(work: Path, assignment: str) -> Path:
     warm = work / "warm-up" / f"{assignment}.ipynb"
     warm.parent.mkdir(parents=True)
     nbformat.write(submission(assignment, "blank", -1), warm)
-    timed([sys.executable, "-m", "autograder", "grade", str(warm), "--course", str(course), "--student", "warm",
-           "--out", str(work / "out-warm-up")], ROOT)
-    return course
+    first = timed([sys.executable, "-m", "autograder", "grade", str(warm), "--course", str(course), "--student",
+                   "warm", "--out", str(work / "out-warm-up")], ROOT)
+    print(f"first run in a course (template gradebook, trusted reference, one submission): {first:.1f} s",
+          file=sys.stderr)
+    return course, first
 
 
 def main() -> None:
@@ -120,18 +124,21 @@ def main() -> None:
                 path = batch / f"{kind}-{copy}" / f"{assignment} ({copy + 1}).ipynb"
                 path.parent.mkdir(parents=True)
                 nbformat.write(submission(assignment, kind, 100 + copy), path)
-        course = snapshot_course(work, assignment)
-        ours, bare = [], []
+        course, first = snapshot_course(work, assignment)
+        ours, unsafe, bare = [], [], []
         for path in singles:
             name = path.parent.name
             ours.append(timed([sys.executable, "-m", "autograder", "grade", str(path), "--course", str(course),
                                "--student", name, "--out", str(work / "out-single" / name)], ROOT))
+            unsafe.append(timed([sys.executable, "-m", "autograder", "grade", str(path), "--course", str(course),
+                                 "--student", name, "--out", str(work / "out-unsafe" / name), "--unsafe"], ROOT))
             target = course / "submitted" / name / assignment / f"{assignment}.ipynb"
             target.parent.mkdir(parents=True)
             shutil.copyfile(path, target)
             bare.append(timed([str(Path(sys.executable).with_name("nbgrader")), "autograde", assignment,
                                "--student", name, "--force"], course))
-            print(f"{name}: ours {ours[-1]:.1f} s, bare nbgrader {bare[-1]:.1f} s", file=sys.stderr)
+            print(f"{name}: ours {ours[-1]:.1f} s, --unsafe {unsafe[-1]:.1f} s, bare nbgrader {bare[-1]:.1f} s",
+                  file=sys.stderr)
         count = len(KINDS) * args.copies
         batch_seconds: dict[int, list[float]] = {1: [], 2: []}
         batch_cores: dict[int, list[float]] = {1: [], 2: []}
@@ -150,9 +157,15 @@ def main() -> None:
     if ours:
         p50_ours, p50_bare = statistics.median(ours), statistics.median(bare)
         print("| per submission, alone, end to end | runs | p50 s | p95 s |\n|---|---|---|---|")
-        print(f"| `python -m autograder grade` | {len(ours)} | {p50_ours:.1f} | {percentile(ours, 0.95):.1f} |")
+        p50_unsafe = statistics.median(unsafe)
+        print(f"| `python -m autograder grade` (sandbox + trusted check) | {len(ours)} | {p50_ours:.1f} | "
+              f"{percentile(ours, 0.95):.1f} |")
+        print(f"| `python -m autograder grade --unsafe` (trusted check only) | {len(unsafe)} | {p50_unsafe:.1f} | "
+              f"{percentile(unsafe, 0.95):.1f} |")
         print(f"| bare `nbgrader autograde` | {len(bare)} | {p50_bare:.1f} | {percentile(bare, 0.95):.1f} |")
-        print(f"| ratio (ours / bare, p50) | | {p50_ours / p50_bare:.2f} | goal ≤ 1.5 |\n")
+        print(f"| ratio sandboxed / bare (p50) | | {p50_ours / p50_bare:.2f} | goal ≤ 1.5 |")
+        print(f"| ratio --unsafe / bare (p50) | | {p50_unsafe / p50_bare:.2f} | |")
+        print(f"| first run in a course (builds the template gradebook and the trusted reference) | 1 | {first:.1f} | |\n")
     print(f"| batch of {count} submissions | runs | best s | median s | submissions / minute (best) | "
           "CPU cores used (mean) |\n|---|---|---|---|---|---|")
     for workers, runs in batch_seconds.items():
