@@ -71,9 +71,13 @@ def summary(rows: list[dict], superseded: int = 0) -> str:
     problems = [row for row in rows if row["status"] != "graded" or row["error"]]
     if superseded:
         lines.append(f"{superseded} older submission(s) superseded by a later one (kept in archive/).")
-    if problems:
+    flagged = [row for row in rows if row.get("flags")]
+    if problems or flagged:
         lines.append("")
         lines.append("Needs attention:")
         for row in problems:
             lines.append(f"  {row['status']:<8} {row['student'] or '?'} / {row['assignment'] or '?'}: {row['error']}")
+        for row in flagged:  # nbgrader and the trusted check disagree: tampering, or code fitted to the examples
+            more = f" (+{len(row['flags']) - 1} more in grades.json)" if len(row["flags"]) > 1 else ""
+            lines.append(f"  flagged  {row['student'] or '?'} / {row['assignment'] or '?'}: {row['flags'][0]}{more}")
     return "\n".join(lines)

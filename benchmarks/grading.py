@@ -81,7 +81,7 @@ def timed(command: list[str], cwd: Path) -> float:
     return elapsed
 
 
-def snapshot_course(work: Path, assignment: str) -> Path:
+def snapshot_course(work: Path, assignment: str) -> tuple[Path, float]:
     """A copy of the course (config, the assignment's source, data/) that both tools grade against.
 
     Bare nbgrader gets `generate_assignment` run once; ours gets one warm-up run that builds its
