@@ -220,17 +220,16 @@ def record_reference(state: Path, assignment: str, current: Plan, observed: dict
 
 def apply(assignment: str, tests: list[dict], observed: dict | None, current: Plan) -> tuple[list[dict], list[str]]:
     """The tests with each task's score capped by the trusted check, and flags where the two disagree."""
+    unchecked = [{**test, "trusted": None} for test in tests]
     if current.check is None:
-        return tests, [f"'{assignment}' has no trusted check (autograder/checks/{assignment}.py): the score is "
-                       "nbgrader's alone, which student code can fool"]
+        return unchecked, [f"'{assignment}' has no trusted check (autograder/checks/{assignment}.py): the score "
+                           "is nbgrader's alone, which student code can fool"]
     if current.expected is None:  # the reference is not known yet (progress lines only)
-        return tests, []
+        return unchecked, []
     capped, flags = [], []
-    for test in tests:
-        test = dict(test)
+    for test in unchecked:
         task = test["name"].removeprefix(f"{assignment}-")
         if task not in current.expected:
-            test["trusted"] = None
             capped.append(test)
             continue
         why = verdict((observed or {}).get(task), current.expected[task])

@@ -299,13 +299,13 @@ def test_killed_kernel_is_reported_and_scored_on_what_finished(batch):
 def test_grades_json_has_exactly_the_documented_fields(batch):
     data = json.loads(batch["grades"])
     assert set(data) == {"submissions"}, set(data)
-    keys = {"student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error"}
+    keys = {"student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error", "flags"}
     for row in data["submissions"]:
         assert set(row) == keys, set(row) ^ keys
         assert row["status"] in ("graded", "rejected", "failed"), row
         assert (row["score"] is None) == (row["status"] != "graded"), row
         for test in row["tests"]:
-            assert set(test) == {"name", "score", "max_score", "passed", "message"}, test
+            assert set(test) == {"name", "score", "max_score", "passed", "message", "trusted"}, test
 
 
 def test_feedback_never_reveals_hidden_tests_or_tracebacks(batch):

@@ -181,7 +181,7 @@ def test_the_trusted_check_caps_nbgrader_and_flags_disagreements():
     assert len(flags) == 2 and flags[0].startswith("demo-b:") and flags[1].startswith("demo-c:"), flags
     assert tests[1]["score"] == 2.0, "apply() must not change nbgrader's own record"
     unchecked, flags = trusted.apply("demo", tests, observed, trusted.Plan(None))
-    assert unchecked == tests and "no trusted check" in flags[0]
+    assert unchecked == [{**test, "trusted": None} for test in tests] and "no trusted check" in flags[0]
 
 
 def test_unsafe_grading_still_works_and_is_kept_apart(tiny_course, tmp_path):
