@@ -1,0 +1,441 @@
+"""The attack suite (issue 8): hostile submissions graded through `python -m autograder grade`.
+
+Every attack in tests/attacks.py is a student notebook built from a released exercise. All of them,
+plus the blank exercise and an innocent "victim" submission, are graded in ONE run of the command
+instructors use (a module fixture). No attack may score above the blank notebook, stop the batch,
+reach the network, the grader's files, other submissions or the solutions, or leave a process behind.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import autograder_fixtures  # noqa: F401 (puts the repository on sys.path)
+from attacks import ASSIGNMENT, ATTACKS, FAKE_OUTPUT, HTML_STUDENT, REPORT
+from conftest import ROOT
+
+from autograder import sandbox
+from autograder.course import read_spec
+from autograder.limits import Limits
+
+MEMORY_MB = 1536  # TensorFlow and the exercise need about 600 MB
+CLI_LIMITS = ["--timeout", "90", "--cell-timeout", "20", "--memory-mb", str(MEMORY_MB)]
+DISK_MB = Limits().disk_mb  # the largest file a kernel may write
+WATCHED = ("solutions", "exercises", "autograder")  # what grading must never change
+SANDBOX_UIDS = range(sandbox.UID_BASE, sandbox.UID_BASE + 16)
+BLANK, VICTIM = "blank", "victim"
+SECRET = "VICTIM-SECRET-" + "5f1c0e9a"  # in the victim's notebook only; the thief looks for "VICTIM-SECRET"
+SPEC = read_spec(ROOT / "solutions" / ASSIGNMENT)
+
+
+def student_of(name: str) -> str:
+    return ATTACKS[name].student or name
+
+
+def notebook_for(name: str, params: dict[str, str]) -> dict:
+    """The blank exercise with the attack's answers or edits, and a first cell that names the attack."""
+    nb = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
+    attack = ATTACKS[name]
+    for cell in nb["cells"]:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        task = grade_id.removeprefix(f"{ASSIGNMENT}-").removesuffix("-answer")
+        if grade_id.endswith("-answer") and task in attack.answers:
+            source = attack.answers[task]
+            for token, value in params.items():
+                source = source.replace(token, value)
+            cell["source"] = source.strip() + "\n"
+    if attack.edit:
+        attack.edit(nb)
+    nb["cells"].insert(0, {"cell_type": "markdown", "id": "kdd-attack", "metadata": {},
+                           "source": f"attack: {name}"})  # finds the executed notebook in results/
+    return nb
+
+
+def victim_notebook() -> dict:
+    nb = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
+    answer = next(cell for cell in nb["cells"] if cell["metadata"].get("nbgrader", {}).get("solution"))
+    answer["source"] = f"# my notes, nobody else's business: {SECRET}\n" + "".join(answer["source"])
+    return nb
+
+
+class Listener:
+    """TCP, UDP and abstract Unix sockets on the grader's machine that record whoever reaches them."""
+
+    def __init__(self) -> None:
+        self.reached: list[str] = []
+        self.tcp = socket.create_server(("0.0.0.0", 0))
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("0.0.0.0", 0))
+        self.abstract_name = f"kdd-attack-{time.time_ns()}"
+        self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.unix.bind("\0" + self.abstract_name)
+        self.unix.listen()
+        for server, kind in ((self.tcp, "tcp"), (self.unix, "abstract unix")):
+            threading.Thread(target=self._accept, args=(server, kind), daemon=True).start()
+        threading.Thread(target=self._receive, daemon=True).start()
+
+    def _accept(self, server: socket.socket, kind: str) -> None:
+        while True:
+            try:
+                connection, peer = server.accept()
+            except OSError:
+                return
+            self.reached.append(f"{kind} connection from {peer}")
+            connection.close()
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                _, peer = self.udp.recvfrom(4096)
+            except OSError:
+                return
+            self.reached.append(f"udp datagram from {peer}")
+
+    def hosts(self) -> list[str]:
+        """Addresses a student might try: loopback and every address of this machine."""
+        addresses = {"127.0.0.1", "localhost"}
+        try:
+            addresses |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+        except OSError:
+            pass
+        return sorted(addresses)
+
+    def close(self) -> None:
+        for server in (self.tcp, self.udp, self.unix):
+            server.close()
+
+
+def tree_hashes(*folders: Path) -> dict[str, str]:
+    """SHA-256 of every file under the folders (caches of the Python interpreter excluded)."""
+    hashes = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                hashes[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def process_table() -> dict[tuple[int, int], tuple[int, str, int]]:
+    """(pid, start time) -> (parent pid, state, uid) of every process on this machine."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                uid = entry.stat().st_uid
+            except (OSError, IndexError):
+                continue
+            table[(int(entry.name), int(fields[19]))] = (int(fields[1]), fields[0], uid)
+    return table
+
+
+class Descendants:
+    """Every process descending from one process while it runs (sampled twice a second).
+
+    Other grading runs on the same machine use the same sandbox users, so "what this run left behind"
+    is told by descent, not by user.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root, self.seen = root, {}  # (pid, start time) -> uid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            table = process_table()
+            pids = {pid for pid, _ in self.seen} | {self.root}
+            for _ in range(64):  # parent links, one generation per pass
+                found = {key: uid for key, (parent, _, uid) in table.items() if parent in pids and key[0] not in pids}
+                if not found:
+                    break
+                self.seen.update(found)
+                pids |= {pid for pid, _ in found}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def alive(self) -> list[str]:
+        """Those still running (zombies, which can do nothing, aside), with their user and command."""
+        table = process_table()
+        left = []
+        for pid, start in sorted(self.seen):
+            if (pid, start) in table and table[(pid, start)][1] != "Z":
+                try:
+                    command = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    command = "?"
+                left.append(f"uid {table[(pid, start)][2]} pid {pid}: {command[:150]}")
+        return left
+
+
+@dataclass
+class Run:
+    base: Path
+    out: Path
+    markers: Path
+    result: subprocess.CompletedProcess
+    seconds: float
+    listener: Listener
+    before: dict[str, str]
+    inputs: dict[str, str]
+    descendants: Descendants
+    rows: list[dict] = field(default_factory=list)
+
+    def row(self, student: str) -> dict:
+        rows = [row for row in self.rows if row["student"] == student]
+        assert len(rows) == 1, f"expected one row for {student!r} in grades.json, found {len(rows)}"
+        return rows[0]
+
+    def executed_path(self, name: str) -> Path:
+        """Where the notebook of an attack, as nbgrader executed it, is kept (results/<key>.ipynb)."""
+        for path in (self.out / "results").glob("*.ipynb"):
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            if nb["cells"] and "".join(nb["cells"][0].get("source", "")) == f"attack: {name}":
+                return path
+        raise AssertionError(f"no executed notebook of {name} in {self.out / 'results'}")
+
+    def executed(self, name: str) -> dict:
+        return json.loads(self.executed_path(name).read_text(encoding="utf-8"))
+
+    def reports(self, name: str) -> list[dict]:
+        """What the attack printed about itself (`KDD-ATTACK-REPORT {...}` lines), in order."""
+        found = []
+        for cell in self.executed(name)["cells"]:
+            for output in cell.get("outputs", []):
+                text = "".join(output.get("text", ""))
+                found += [json.loads(line.split(" ", 1)[1]) for line in text.splitlines() if line.startswith(REPORT)]
+        return found
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Run:
+    base = tmp_path_factory.mktemp("attacks")
+    subs, out, markers = base / "subs", base / "out", base / "markers"
+    markers.mkdir()
+    listener = Listener()
+    params = {"@PORT@": str(listener.tcp.getsockname()[1]), "@UDP_PORT@": str(listener.udp.getsockname()[1]),
+              "@HOSTS@": repr(listener.hosts()), "@ABSTRACT@": listener.abstract_name, "@MARKERS@": str(markers),
+              "@OUT@": str(out.resolve()), "@REPO@": str(ROOT), "@LIMIT_MB@": str(MEMORY_MB)}
+    notebooks = {student_of(name): notebook_for(name, params) for name in ATTACKS}
+    notebooks[BLANK] = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
+    notebooks[VICTIM] = victim_notebook()
+    for student, nb in notebooks.items():
+        (subs / student).mkdir(parents=True)
+        (subs / student / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    before, inputs = tree_hashes(*(ROOT / folder for folder in WATCHED)), tree_hashes(subs)
+    command = [sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--workers", "2",
+               *CLI_LIMITS]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    descendants = Descendants(process.pid)
+    stdout, stderr = process.communicate(timeout=1800)
+    seconds = time.monotonic() - started
+    descendants.stop()
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    print(f"\nattack suite: {len(notebooks)} notebooks graded in {seconds:.0f} s "
+          f"({len(descendants.seen)} processes started)")
+    outcome = Run(base, out, markers, result, seconds, listener, before, inputs, descendants)
+    if (out / "grades.json").exists():
+        outcome.rows = json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]
+    yield outcome
+    listener.close()
+
+
+def test_the_batch_finishes_and_reports_every_submission(run):
+    assert run.result.returncode in (0, 1), (
+        f"`grade` exited with {run.result.returncode}:\n{run.result.stdout[-3000:]}\n{run.result.stderr[-3000:]}")
+    students = sorted(row["student"] for row in run.rows)
+    expected = sorted([student_of(name) for name in ATTACKS] + [BLANK, VICTIM])
+    assert students == expected, f"missing: {set(expected) - set(students)}, extra: {set(students) - set(expected)}"
+
+
+def test_innocent_submissions_are_graded_as_usual(run):
+    for student in (BLANK, VICTIM):
+        row = run.row(student)
+        assert row["status"] == "graded" and row["score"] == 0 and row["max_score"] == SPEC.max_score, row
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_gains_no_points(run, name):
+    row, blank = run.row(student_of(name)), run.row(BLANK)
+    gained = [(test["name"], test["score"]) for test in row["tests"] if test["score"] > 0]
+    assert row["score"] is None or row["score"] <= blank["score"], (
+        f"{name} ({ATTACKS[name].what}) scored {row['score']} where the blank notebook scores {blank['score']}: "
+        f"{gained}; flags: {row.get('flags')}")
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_attack_is_graded_or_rejected_with_a_reason(run, name):
+    attack, row = ATTACKS[name], run.row(student_of(name))
+    if attack.rejected:
+        assert row["status"] == "rejected" and attack.rejected in (row["error"] or ""), (row["status"], row["error"])
+    elif attack.may_reject and row["status"] == "rejected":
+        assert row["error"].startswith(f"'{ASSIGNMENT}.ipynb' "), row["error"]
+        assert any(advice in row["error"] for advice in ("ubmit", "Open", "Delete")), f"no advice: {row['error']}"
+    else:  # "failed" would tell the instructor to grade it again, which gives the same result
+        assert row["status"] == "graded", (name, row["status"], row["error"])
+        assert row["max_score"] == SPEC.max_score, row["max_score"]
+        assert [(test["name"], test["max_score"]) for test in row["tests"]] == [
+            (test.grade_id, test.points) for test in SPEC.tests], row["tests"]
+
+
+@pytest.mark.parametrize("name", sorted(name for name, attack in ATTACKS.items()
+                                        if attack.edit and not attack.rejected))
+def test_edited_test_cells_are_restored_before_they_run(run, name):
+    if ATTACKS[name].may_reject and run.row(student_of(name))["status"] == "rejected":
+        return  # the other right outcome, checked by test_attack_is_graded_or_rejected_with_a_reason
+    source = {cell["metadata"]["nbgrader"]["grade_id"]: "".join(cell["source"])
+              for cell in json.loads(SPEC.notebook.read_text(encoding="utf-8"))["cells"]
+              if cell["metadata"].get("nbgrader", {}).get("grade")}
+    executed = {cell["metadata"]["nbgrader"]["grade_id"]: cell for cell in run.executed(name)["cells"]
+                if "grade_id" in cell["metadata"].get("nbgrader", {})}
+    for grade_id, text in source.items():
+        cell = executed.get(grade_id)
+        assert cell is not None and cell["cell_type"] == "code", f"{name}: test cell {grade_id} did not run as code"
+        assert "".join(cell["source"]) == text, f"{name}: test cell {grade_id} ran with the student's source"
+        texts = ["".join(output.get("text", "")) for output in cell["outputs"]]
+        assert cell["outputs"] and FAKE_OUTPUT not in texts, f"{name}: test cell {grade_id} kept outputs it came with"
+
+
+def test_solutions_and_other_submissions_are_out_of_reach(run):
+    reports = run.reports("solutions_thief")
+    assert reports, "the thief reported nothing: did its cell run?"
+    report = reports[-1]
+    assert report["searched"] > 0, report
+    assert report["found"] == [], f"the kernel could read solutions, hidden tests or another submission: {report}"
+    assert report["names"] == [], f"the kernel could see grading files: {report['names']}"
+
+
+def test_grade_files_are_out_of_reach(run):
+    reports = run.reports("grades_forger")
+    assert reports, "the forger reported nothing: did its cell run?"
+    assert reports[-1]["written"] == [], f"the kernel overwrote grading files: {reports[-1]['written']}"
+    assert reports[-1]["seen"] == [], f"the kernel could see grading files: {reports[-1]['seen']}"
+    forged = [str(path) for path in run.out.rglob("*") if path.is_file() and b"KDD-FORGED" in path.read_bytes()]
+    assert forged == [], f"forged content in the output folder: {forged}"
+
+
+def test_grades_and_gradebook_are_the_graders(run):
+    graded = [row for row in run.rows if row["status"] == "graded"]
+    for row in graded:
+        assert row["score"] == sum(test["score"] for test in row["tests"]), row
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{run.out / 'gradebook.db'}") as gradebook:
+        for row in graded:
+            recorded = gradebook.find_submission(ASSIGNMENT, row["student"]).score
+            assert recorded == row["score"], f"gradebook: {row['student']} {recorded}, grades.json: {row['score']}"
+
+
+def test_memory_limit_holds_for_shared_memory(run):
+    reports = run.reports("shared_memory_bomb")
+    assert reports, "the memory bomb reported nothing: did its cell run?"
+    held = max(report["held_mb"] for report in reports)
+    assert held <= MEMORY_MB, f"the kernel held {held} MB of shared memory; its limit is {MEMORY_MB} MB"
+
+
+def test_kernel_cannot_fill_the_graders_disk(run):
+    reports = [report for report in run.reports("disk_fill") if "written_mb" in report]
+    assert reports, "the disk filler reported nothing: did its cell run?"
+    written = reports[-1]["written_mb"]
+    assert written <= DISK_MB, (
+        f"the kernel wrote {written} MB into {reports[-1]['folder']}, a folder on the grader's disk "
+        f"(each file may have {DISK_MB} MB, but nothing limits how many)")
+    left = [str(path) for path in Path("/tmp").glob("kdd-ipc-*/kdd-attack-fill-*")]
+    assert left == [], f"files the kernel wrote are still on disk: {left}"
+
+
+def test_network_is_unreachable(run):
+    reports = run.reports("network")
+    assert reports, "the network attack reported nothing: did its cell run?"
+    assert reports[-1]["reached"] == [] and run.listener.reached == [], (reports, run.listener.reached)
+
+
+def test_nothing_outlives_the_kernel(run):
+    if sandbox.is_root():  # the watch must have seen the kernels, or it proves nothing
+        assert set(run.descendants.seen.values()) & set(SANDBOX_UIDS), "no kernel of the run was seen"
+    assert run.descendants.alive() == [], f"processes of the run still alive after `grade`: {run.descendants.alive()}"
+    time.sleep(3)  # a detached writer tries every 0.5 s: give a survivor the chance to show itself
+    written = sorted(str(path) for path in [*run.markers.rglob("*"), *run.out.rglob("kdd-attack-marker*"),
+                                            *Path("/tmp").glob("kdd-ipc-*/kdd-attack-marker*")])
+    assert written == [], f"a process started by a submission wrote on the grader's disk: {written}"
+
+
+def test_files_outside_the_output_are_unchanged(run):
+    after = tree_hashes(*(ROOT / folder for folder in WATCHED))
+    changed = sorted(path for path in set(run.before) | set(after) if run.before.get(path) != after.get(path))
+    assert changed == [], f"grading changed files outside its output folder: {changed}"
+    assert tree_hashes(run.base / "subs") == run.inputs, "grading changed the submissions it was given"
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.csp: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        attributes = dict(attrs)
+        if tag == "meta" and attributes.get("http-equiv") == "Content-Security-Policy":
+            self.csp.append(attributes.get("content") or "")
+
+
+PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "p", "strong", "table", "thead", "tbody", "tr",
+             "th", "td", "code", "footer"}
+
+
+def test_feedback_pages_run_nothing_a_student_wrote(run):
+    pages = sorted((run.out / "feedback").rglob("*.html"))
+    assert len(pages) == len(run.rows), f"{len(pages)} feedback pages for {len(run.rows)} students"
+    for page in pages:
+        parser = _Tags()
+        parser.feed(page.read_text(encoding="utf-8"))
+        assert parser.tags <= PAGE_TAGS, f"{page} contains tags a student wrote: {parser.tags - PAGE_TAGS}"
+        assert parser.csp and "default-src 'none'" in parser.csp[0], f"{page} does not forbid scripts"
+    html_page = [page for page in pages if "onerror" in page.parent.name]
+    assert len(html_page) == 1 and "&lt;img src=x onerror=alert(1)&gt;" in html_page[0].read_text(encoding="utf-8"), (
+        f"the student named {HTML_STUDENT!r} should get a page that shows the name as text: {html_page}")
+
+
+def _decodings(text: str) -> list[str]:
+    """The text, and whatever base64 or hex inside it decodes to."""
+    found = [text]
+    for token in re.findall(r"[A-Za-z0-9+/=]{16,}", text):
+        for decode in (lambda t: base64.b64decode(t + "=" * (-len(t) % 4)), bytes.fromhex):
+            try:
+                found.append(decode(token).decode("utf-8", "replace"))
+            except (binascii.Error, ValueError):
+                pass
+    return found
+
+
+def test_feedback_never_reveals_hidden_tests(run):
+    hidden = [line for line in SPEC.hidden_lines if len(line) >= 20]
+    shown = [test["message"] for row in run.rows for test in row["tests"]] + [row["error"] or "" for row in run.rows]
+    shown += [page.read_text(encoding="utf-8") for page in (run.out / "feedback").rglob("*.html")]
+    leaks = {line for text in shown for decoded in _decodings(text) for line in hidden if line in decoded}
+    assert not leaks, f"feedback reveals hidden test lines (some encoded): {sorted(leaks)[:5]}"
+
+
+def test_output_flood_is_capped(run):
+    size = run.executed_path("output_flood").stat().st_size
+    assert size < 5 * 2**20, f"the executed notebook kept {size / 2**20:.0f} MB of a submission's output"
+    assert (run.out / "grades.json").stat().st_size < 2**20, "grades.json grew with a submission's output"
