@@ -45,13 +45,18 @@ def generate(spec: AssignmentSpec, db_url: str, scratch: Path, config_file: Path
     converter.start()
 
 
+RELEASED = "released.ipynb"  # in a template: the student version nbgrader generated (its cell metadata)
+
+
 def template(spec: AssignmentSpec, cache: Path, config_file: Path | None) -> Path:
-    """A folder with `gradebook.db` knowing only this assignment (built once per source version)."""
+    """A folder with `gradebook.db` knowing only this assignment, and the student version nbgrader
+    generated with it, `released.ipynb` (built once per source version)."""
     target = cache / f"{spec.name}-{spec.source_sha256[:16]}"
-    if (target / "gradebook.db").exists():
+    if (target / "gradebook.db").exists() and (target / RELEASED).exists():
         return target
     scratch = cache / f".building-{spec.name}-{os.getpid()}"
     generate(spec, f"sqlite:///{scratch / 'gradebook.db'}", scratch, config_file)
+    os.replace(scratch / "release" / spec.name / spec.notebook.name, scratch / RELEASED)
     shutil.rmtree(scratch / "release", ignore_errors=True)
     if target.exists():
         shutil.rmtree(target)

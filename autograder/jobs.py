@@ -8,6 +8,7 @@ Layout of a job folder (created by the parent, graded by a worker, read back by 
   data -> <course>/data                so notebooks find data/ above their working folder (without the
                                        sandbox; inside it, the data is at /data)
   kernel.pid                           the kernel's process group, written by kernel_launcher.py
+  ipc.path                             where the worker put the kernel's socket folder (/tmp/kdd-ipc-*)
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import time
 from pathlib import Path
 
 from . import trusted
@@ -24,6 +27,7 @@ from .course import AssignmentSpec
 from .trusted import Check
 from .execute import KERNEL_DIED, NOT_RUN, TIMEOUT
 
+IPC_PATH = "ipc.path"  # in a job folder: where the worker put the kernel's socket folder
 JOB_STUDENT = "student"  # the id inside a job folder; the real id is attached by the parent
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_MESSAGE = 500
@@ -44,26 +48,94 @@ def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Pat
     shutil.copyfile(template / "gradebook.db", workdir / "gradebook.db")
     target = workdir / "submitted" / JOB_STUDENT / name / f"{name}.ipynb"
     target.parent.mkdir(parents=True)
+    from .gradebook import RELEASED
+
+    notebook = json.loads(submission.read_bytes())
+    restore_grading_metadata(notebook, json.loads((template / RELEASED).read_bytes()))
     nonce = None
-    if probes is None:
-        shutil.copyfile(submission, target)
-    else:
-        notebook = json.loads(submission.read_bytes())
+    if probes is not None:
         check, seed = probes
         nonce = trusted.add_probes(notebook, check, seed, {test.grade_id.removeprefix(f"{name}-"): test.grade_id
                                                            for test in spec.tests})
-        target.write_text(json.dumps(notebook, ensure_ascii=False), encoding="utf-8")
+    target.write_text(json.dumps(notebook, ensure_ascii=False), encoding="utf-8")
     if data_dir is not None and data_dir.is_dir():
         (workdir / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
     return nonce
+
+
+def restore_grading_metadata(notebook: dict, released: dict) -> None:
+    """Give every graded cell back the nbgrader metadata it was released with.
+
+    nbgrader restores the source and points of a test cell but trusts the rest of its metadata, and
+    fails on a cell whose flags were edited (`grade`, `solution`, `locked`). A cell whose grade id the
+    released notebook does not have (a "bonus" cell a student marked as graded) loses its nbgrader
+    metadata and is run as an ordinary cell.
+    """
+    original = {cell["metadata"]["nbgrader"]["grade_id"]: cell["metadata"]["nbgrader"]
+                for cell in released["cells"] if "grade_id" in cell.get("metadata", {}).get("nbgrader", {})}
+    for cell in notebook.get("cells", []):
+        metadata = cell.get("metadata")
+        if not isinstance(metadata, dict) or "nbgrader" not in metadata:
+            continue
+        grade_id = metadata["nbgrader"].get("grade_id") if isinstance(metadata["nbgrader"], dict) else None
+        if grade_id in original:
+            metadata["nbgrader"] = dict(original[grade_id])
+        else:
+            del metadata["nbgrader"]
 
 
 def autograded_notebook(workdir: Path, spec: AssignmentSpec) -> Path:
     return workdir / "autograded" / JOB_STUDENT / spec.name / f"{spec.name}.ipynb"
 
 
+def remove_ipc_folder(workdir: Path) -> None:
+    """Unmount and delete the job's socket folder (see worker.py), if it has one."""
+    try:
+        path = Path((workdir / IPC_PATH).read_text(encoding="utf-8").strip())
+    except OSError:
+        return
+    if path.name.startswith("kdd-ipc-"):
+        if os.path.ismount(path):
+            subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
+    (workdir / IPC_PATH).unlink(missing_ok=True)
+
+
 def stop_kernel(workdir: Path) -> None:
-    """Kill the job's kernel process group (and any children it left behind), if still there."""
+    """Kill the job's kernel process group (and any children it left behind), if still there, and
+    remove its socket folder."""
+    _kill_kernel(workdir)
+    _empty_cgroup(workdir)
+    remove_ipc_folder(workdir)
+
+
+def _empty_cgroup(workdir: Path) -> None:
+    """Kill every process left in the kernel's memory cgroup (kernel_launcher.py), then remove it."""
+    try:
+        folder = Path((workdir / "kernel.pid.cgroup").read_text(encoding="utf-8").strip())
+    except OSError:
+        return
+    if not folder.name.startswith("kdd-kernel-"):
+        return
+    for _ in range(50):
+        try:
+            pids = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
+        except OSError:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            folder.rmdir()
+            break
+        except OSError:  # still busy for a moment after the kill
+            time.sleep(0.1)
+    (workdir / "kernel.pid.cgroup").unlink(missing_ok=True)
+
+
+def _kill_kernel(workdir: Path) -> None:
     pidfile = workdir / "kernel.pid"
     try:
         pgid = int(pidfile.read_text().strip())

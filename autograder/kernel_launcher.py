@@ -11,10 +11,39 @@ import os
 import resource
 import signal
 import sys
+from pathlib import Path
 
 # Variables of the grader that the student's kernel has no business seeing.
 PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB", "KDD_WORKER_SLOT")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+CGROUP_V2 = Path("/sys/fs/cgroup")
+CGROUP_V1 = Path("/sys/fs/cgroup/memory")
+
+
+def memory_cgroup(name: str, limit_bytes: int) -> Path | None:
+    """Move this process into a new memory cgroup limited to `limit_bytes` (all memory: heap, shared
+    memory, tmpfs files); None where cgroups cannot be used (not root, no memory controller)."""
+    if (CGROUP_V2 / "cgroup.controllers").exists() and "memory" in (CGROUP_V2 / "cgroup.controllers").read_text():
+        folder, settings = CGROUP_V2 / name, {"memory.max": limit_bytes, "memory.swap.max": 0}
+    elif (CGROUP_V1 / "memory.limit_in_bytes").exists():
+        folder, settings = CGROUP_V1 / name, {"memory.limit_in_bytes": limit_bytes}
+    else:
+        return None
+    try:
+        folder.mkdir()
+        for setting, value in settings.items():
+            (folder / setting).write_text(str(value))
+        (folder / "cgroup.procs").write_text(str(os.getpid()))
+    except OSError as error:
+        print(f"kernel_launcher: no memory cgroup ({error})", file=sys.stderr)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+        return None
+    return folder
 
 
 def main(argv: list[str]) -> None:
@@ -24,6 +53,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--threads", type=int, required=True, help="CPU threads for numeric libraries")
     parser.add_argument("--nproc", type=int, default=0, help="RLIMIT_NPROC: processes and threads of the user")
     parser.add_argument("--cpu-seconds", type=int, default=0, help="RLIMIT_CPU: CPU time of each process")
+    parser.add_argument("--cgroup-mb", type=int, default=0,
+                        help="limit all memory of the kernel and its children with a cgroup (root only)")
     parser.add_argument("--sandboxed", action="store_true", help="the command is the sandbox around the kernel")
     parser.add_argument("--pidfile", required=True, help="where to write the kernel's process id")
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -48,6 +79,10 @@ def main(argv: list[str]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the kernel installs its own handler)
     with open(args.pidfile, "w", encoding="ascii") as handle:
         handle.write(f"{os.getpid()}\n")
+    if args.cgroup_mb:  # its path goes next to the pid file, for jobs.stop_kernel to empty and remove it
+        folder = memory_cgroup(f"kdd-kernel-{os.getpid()}", args.cgroup_mb * 2**20)
+        if folder is not None:
+            Path(args.pidfile + ".cgroup").write_text(str(folder), encoding="utf-8")
     os.execvp(command[0], command)
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ import warnings
 from pathlib import Path
 
 from . import sandbox, speedups
+from .jobs import IPC_PATH, remove_ipc_folder
 from .kernel_launcher import THREAD_VARIABLES
 
 speedups.apply()
@@ -43,13 +45,22 @@ LOG = logging.getLogger("autograder.worker")
 ERRORS = _LastError()
 
 
+IPC_MB = 4  # size of the socket folder's tmpfs: the kernel can write there, so it must not fill a disk
+
+
 def _private_folder(uid: int) -> Path:
     """A new empty folder that only `uid` (the kernel's user) and the grader can use, for the kernel's
-    Unix sockets: under /tmp, because a socket's path must be shorter than 108 bytes."""
+    Unix sockets: under /tmp, because a socket's path must be shorter than 108 bytes. As root, it is a
+    tiny tmpfs of its own, so that the kernel cannot fill the host's disk through it."""
     path = Path(tempfile.mkdtemp(prefix="kdd-ipc-"))
     if sandbox.is_root():
-        os.chown(path, uid, uid)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={IPC_MB}m,mode=0700,uid={uid},gid={uid}",
+                                  "kdd-ipc", str(path)], capture_output=True, text=True)
+        if mounted.returncode != 0:
+            LOG.warning("no tmpfs for %s (%s); the kernel's socket folder is on disk", path, mounted.stderr.strip())
+            os.chown(path, uid, uid)
     return path
+
 
 
 def autograde(job: dict) -> None:
@@ -92,13 +103,16 @@ def autograde(job: dict) -> None:
     if manager.sandboxed:
         slot = int(os.environ.get("KDD_WORKER_SLOT", "0"))
         manager.ipc_dir = str(_private_folder(sandbox.kernel_uid(slot)))
+        (workdir / IPC_PATH).write_text(manager.ipc_dir, encoding="utf-8")  # for jobs.stop_kernel's cleanup
         manager.data_dir = job.get("data_dir") or ""
         manager.slot = slot
         manager.tmp_mb = limits["disk_mb"]
         manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
         launcher_args.append("--sandboxed")
-        if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
-            launcher_args += ["--nproc", str(limits["processes"])]
+        if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads, and all its
+            # memory (RLIMIT_DATA misses shared memory and the tmpfs folders): heap + both folders + room
+            launcher_args += ["--nproc", str(limits["processes"]),
+                              "--cgroup-mb", str(limits["memory_mb"] + 2 * limits["disk_mb"] + 256)]
     manager.launcher_args = launcher_args
     converter = Autograde(coursedir=CourseDirectory(config=config), config=config, log=LOG)
     converter.force = True
@@ -106,8 +120,7 @@ def autograde(job: dict) -> None:
     try:
         converter.start()
     finally:
-        if manager.ipc_dir:
-            shutil.rmtree(manager.ipc_dir, ignore_errors=True)
+        remove_ipc_folder(workdir)
 
 
 def main() -> None:
