@@ -1,4 +1,4 @@
-"""The misconception catalogue of the graded exercises, and batch grading with nbgrader.
+"""The misconception catalogue of the graded exercises, graded the way instructors grade.
 
 The catalogue (tests/misconceptions/<assignment>.toml) lists, per assignment, known-wrong answers
 (each with the tasks it must lose points on and the text the feedback of those tasks must contain)
@@ -6,20 +6,20 @@ and alternative correct answers (which must score full marks). An entry gives th
 answer cells, by task; the other answer cells keep the reference solution. Where an assignment's tasks
 are independent, wrong answers that touch different tasks are graded together in one notebook.
 
-Grading is nbgrader's own: a temporary course per batch (this repository's nbgrader_config.py, the
-source notebook, `generate_assignment`), one submission per student, one `nbgrader autograde` call
-for the whole batch, then the scores from the gradebook and the feedback from the autograded
-notebooks. Batches run in parallel, each in its own course folder.
+Grading goes through `autograder.grade.grade`, what `python -m autograder grade` runs: every notebook
+to grade (the catalogue, the reference answers and the blank student version of every assignment) is
+written as `<folder>/<student>/<file>.ipynb` and ONE `grade` call grades them all, in the sandbox, with
+the trusted check (autograder/checks/). The session fixture `exercise_grades` does that once per test
+run for every test module that declares `pytest_plugins = ["exercise_helpers"]`; KDD_GRADING_WORKERS
+sets the number of workers (default 2).
 
 Run `python tests/exercise_helpers.py` to grade the whole catalogue and print the score table.
 """
 from __future__ import annotations
 
-import concurrent.futures
+import io
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 import tomllib
@@ -27,16 +27,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from autograder import release  # noqa: E402
+from autograder.course import Course  # noqa: E402
+from autograder.grade import Outcome, grade  # noqa: E402
 
 CATALOGUE = REPO / "tests" / "misconceptions"
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+# The reference answers are submitted under the names Colab gives downloads, which `grade` must recognise.
+COLAB_NAMES = {"rmse_metric": "Copy of rmse_metric.ipynb", "loss_history": "loss_history (1).ipynb",
+               "train_step": "Copy of train_step (2).ipynb"}
 
 
 @dataclass(frozen=True)
@@ -58,19 +63,53 @@ class Entry:
 
 @dataclass
 class Graded:
-    """nbgrader's verdict on one submission."""
+    """The grade of one submission, as grades.json reports it, by task."""
 
-    scores: dict[str, tuple[float, float]]  # task -> (score, max score), from the gradebook
-    feedback: dict[str, str]  # task -> the test cell's outputs (error, traceback, prints) as text
-    log: str = ""
+    row: dict  # the grades.json row
+
+    def _by_task(self, key: str) -> dict:
+        return {test["name"].split("-", 1)[1]: test[key] for test in self.row["tests"]}
+
+    @property
+    def scores(self) -> dict[str, tuple[float, float]]:
+        """task -> (score, max score): nbgrader's score, capped by the trusted check."""
+        return {test["name"].split("-", 1)[1]: (test["score"], test["max_score"]) for test in self.row["tests"]}
+
+    @property
+    def feedback(self) -> dict[str, str]:
+        """task -> the message the student's feedback page shows."""
+        return self._by_task("message")
+
+    @property
+    def trusted(self) -> dict[str, bool | None]:
+        """task -> whether the trusted check confirmed the task (None: the assignment has no check of it)."""
+        return self._by_task("trusted")
 
     @property
     def score(self) -> float:
-        return sum(score for score, _ in self.scores.values())
+        return self.row["score"]
 
     @property
     def max_score(self) -> float:
-        return sum(maximum for _, maximum in self.scores.values())
+        return self.row["max_score"]
+
+
+@dataclass
+class Grades:
+    """One `grade` run over everything planned, and where each catalogue entry was graded."""
+
+    outcome: Outcome
+    graded_as: dict[tuple[str, str], str]  # (assignment, entry id) -> student
+    seconds: float = 0.0
+
+    def of(self, assignment: str, student: str) -> Graded:
+        """The graded row of one notebook (an AssertionError says why it was not graded)."""
+        row = self.outcome.by_student(student, assignment)
+        assert row["status"] == "graded", f"{student}/{assignment} was not graded: {row['error']}"
+        return Graded(row)
+
+    def entry(self, entry: Entry) -> Graded:
+        return self.of(entry.assignment, self.graded_as[entry.assignment, entry.id])
 
 
 def tasks(assignment: str) -> list[str]:
@@ -154,135 +193,62 @@ def submissions(assignment: str) -> dict[str, tuple[nbformat.NotebookNode, list[
     return planned
 
 
-def prepare_course(course: Path, assignment: str, submissions: dict[str, nbformat.NotebookNode]) -> None:
-    """A course folder like this repository, with the assignment generated and the submissions in place."""
-    course.mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
-    (course / "data").symlink_to(REPO / "data", target_is_directory=True)  # MNIST for train_step
-    source = release.source_path(assignment, course)
-    source.parent.mkdir(parents=True)
-    shutil.copy(release.source_path(assignment), source)
-    release.generate_in_course(course, assignment, database=True)
-    for student, notebook in submissions.items():
-        path = course / "submitted" / student / assignment / f"{assignment}.ipynb"
-        path.parent.mkdir(parents=True)
-        nbformat.write(notebook, path)
+def write_submissions(folder: Path, assignments=release.ASSIGNMENTS) -> dict[tuple[str, str], str]:
+    """Write what to grade as `folder/<student>/<file>.ipynb`; return where each catalogue entry is graded.
 
-
-def autograde_course(course: Path, assignment: str, timeout: float = 1800) -> str:
-    """Run `nbgrader autograde` once for every submission in the course; return its log."""
-    environment = {**os.environ, "KDD_OFFLINE": "1",
-                   "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", assignment], cwd=course, env=environment,
-                            capture_output=True, text=True, timeout=timeout)
-    log = result.stdout + result.stderr
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader autograde {assignment} failed in {course} (exit {result.returncode}):\n{log[-4000:]}")
-    return log
-
-
-def read_results(course: Path, assignment: str, students: list[str], log: str = "") -> dict[str, Graded]:
-    """Scores from the course's gradebook and feedback text from the autograded notebooks."""
-    from nbgrader.api import Gradebook
-
-    results = {}
-    with release.tools_on_path(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        for student in students:
-            graded_notebook = gradebook.find_submission_notebook(assignment, assignment, student)
-            scores = {grade.name.split("-", 1)[1]: (float(grade.score), float(grade.max_score))
-                      for grade in graded_notebook.grades if not grade.name.endswith("-answer")}
-            notebook = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
-            feedback = {}
-            for cell in notebook.cells:
-                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-                if cell.cell_type == "code" and grade_id.split("-", 1)[1:] and grade_id.split("-", 1)[1] in scores:
-                    feedback[grade_id.split("-", 1)[1]] = ANSI.sub("", "\n".join(_output_text(cell)))
-            results[student] = Graded(scores, feedback, log)
-    return results
-
-
-def _output_text(cell) -> list[str]:
-    texts = []
-    for output in cell.get("outputs", []):
-        if output.output_type == "stream":
-            texts.append(f"[{output.name}] {output.text}")
-        elif output.output_type == "error":
-            texts.extend([f"{output.ename}: {output.evalue}", *output.traceback])
-        elif "text/plain" in output.get("data", {}):
-            texts.append(output.data["text/plain"])
-    return texts
-
-
-def grade_batches(batches: list[tuple[str, dict[str, nbformat.NotebookNode]]], workdir: Path,
-                  workers: int = 2, extra_jobs: dict | None = None) -> tuple[dict, dict]:
-    """Grade batches of (assignment, {student: notebook}) in parallel course folders.
-
-    The pool takes the batches in the order given (put the slowest first), then extra_jobs: a name
-    for each command (a list) to run from the repository root, so that other slow checks overlap with
-    grading. Returns ({(assignment, student): Graded}, {name: (exit code,
-    output, seconds)}).
+    A student folder may hold one notebook of each assignment (the reference answers, for example).
     """
-    courses = []
-    for index, (assignment, submissions) in enumerate(batches):
-        course = Path(workdir) / f"{index:02d}-{assignment}"
-        prepare_course(course, assignment, submissions)
-        courses.append((course, assignment, list(submissions)))
-
-    def run_command(command):
-        started = time.perf_counter()
-        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                                env={**os.environ, "KDD_OFFLINE": "1"})
-        return result.returncode, result.stdout + result.stderr, time.perf_counter() - started
-
-    graded, commands = {}, {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        grade_futures = [(pool.submit(autograde_course, course, assignment), course, assignment, students)
-                         for course, assignment, students in courses]
-        command_futures = {name: pool.submit(run_command, command) for name, command in (extra_jobs or {}).items()}
-        for future, course, assignment, students in grade_futures:
-            log = future.result()
-            for student, result in read_results(course, assignment, students, log).items():
-                graded[assignment, student] = result
-        for name, future in command_futures.items():
-            commands[name] = future.result()
-    return graded, commands
-
-
-def catalogue_batches(assignments=release.ASSIGNMENTS, batches_per_assignment: int = 2):
-    """Batches for grade_batches, and where each catalogue entry is graded: ({entry id: student})."""
-    batches, graded_as = [], {}
+    graded_as = {}
     for assignment in assignments:
-        planned = submissions(assignment)
-        for student, (_, entries) in planned.items():
+        for student, (notebook, entries) in submissions(assignment).items():
+            name = COLAB_NAMES[assignment] if student == "reference" else f"{assignment}.ipynb"
+            (folder / student).mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, folder / student / name)
             graded_as.update({(assignment, entry.id): student for entry in entries})
-        students = list(planned)
-        for part in range(batches_per_assignment):
-            chosen = students[part::batches_per_assignment]
-            if chosen:
-                batches.append((assignment, {student: planned[student][0] for student in chosen}))
-    return batches, graded_as
+    return graded_as
 
 
-def score_table(graded: dict, graded_as: dict) -> str:
-    """A Markdown table of scores per task; for wrong answers packed with others, only their own tasks."""
+def grade_catalogue(workdir: Path, assignments=release.ASSIGNMENTS, workers: int = 2) -> Grades:
+    """Grade the catalogue, reference answers and blank notebooks of `assignments` in one `grade` run."""
+    graded_as = write_submissions(workdir / "in", assignments)
+    started = time.perf_counter()
+    outcome = grade([workdir / "in"], workdir / "out", course=Course(REPO), workers=workers, stream=io.StringIO())
+    return Grades(outcome, graded_as, time.perf_counter() - started)
+
+
+@pytest.fixture(scope="session")
+def exercise_grades(tmp_path_factory) -> Grades:
+    """Every planned notebook of every assignment, graded once per test run (see the module docstring)."""
+    workers = int(os.environ.get("KDD_GRADING_WORKERS", "2"))
+    grades = grade_catalogue(tmp_path_factory.mktemp("exercise-grades"), workers=workers)
+    print(f"\ngraded {len(grades.outcome.rows)} notebooks in {grades.seconds:.0f} s with {workers} workers")
+    print(score_table(grades))
+    return grades
+
+
+def score_table(grades: Grades) -> str:
+    """A Markdown table of scores per task; for wrong answers packed with others, only their own tasks.
+
+    A task the trusted check did not confirm is marked with `*`.
+    """
     lines = []
     for assignment in release.ASSIGNMENTS:
-        if not any(key[0] == assignment for key in graded):
+        if not any(row["assignment"] == assignment for row in grades.outcome.rows):
             continue
         names = tasks(assignment)
         lines += [f"\n**{assignment}**\n", "| answer | kind | " + " | ".join(names) + " | total |",
                   "|---|---|" + "---|" * (len(names) + 1)]
         entries = load_catalogue(assignment)
-        sharing = [graded_as[assignment, entry.id] for entry in entries]
+        sharing = [grades.graded_as[assignment, entry.id] for entry in entries]
         rows = [("reference", "reference", "reference", None)]
-        rows += [(entry.id, entry.kind, graded_as[assignment, entry.id],
-                  set(entry.answers) | set(entry.loses) if sharing.count(graded_as[assignment, entry.id]) > 1 else None)
-                 for entry in entries]
+        rows += [(entry.id, entry.kind, grades.graded_as[assignment, entry.id],
+                  set(entry.answers) | set(entry.loses) if sharing.count(grades.graded_as[assignment, entry.id]) > 1
+                  else None) for entry in entries]
         rows.append(("blank", "blank", "blank", None))
         for label, kind, student, own_tasks in rows:
-            result = graded[assignment, student]
-            cells = [f"{result.scores[task][0]:g}/{result.scores[task][1]:g}" if own_tasks is None or task in own_tasks
-                     else "·" for task in names]
+            result = grades.of(assignment, student)
+            cells = [f"{result.scores[task][0]:g}/{result.scores[task][1]:g}{'*' * (result.trusted[task] is False)}"
+                     if own_tasks is None or task in own_tasks else "·" for task in names]
             total = f"{result.score:g}/{result.max_score:g}" if own_tasks is None else "(shared notebook)"
             lines.append(f"| {label} | {kind} | " + " | ".join(cells) + f" | {total} |")
     return "\n".join(lines)
@@ -291,9 +257,9 @@ def score_table(graded: dict, graded_as: dict) -> str:
 if __name__ == "__main__":
     import tempfile
 
-    started = time.perf_counter()
-    batches, graded_as = catalogue_batches(sys.argv[1:] or release.ASSIGNMENTS)
     with tempfile.TemporaryDirectory(prefix="kdd-catalogue-") as folder:
-        results, _ = grade_batches(batches, Path(folder))
-    print(score_table(results, graded_as))
-    print(f"\ngraded {len(results)} submissions in {time.perf_counter() - started:.0f} s")
+        result = grade_catalogue(Path(folder), sys.argv[1:] or release.ASSIGNMENTS)
+        print(score_table(result))
+        flagged = [f"{row['student']}/{row['assignment']}: {flag}" for row in result.outcome.rows for flag in row["flags"]]
+        print("\n".join(["", *flagged]) if flagged else "\nno flags")
+        print(f"\ngraded {len(result.outcome.rows)} submissions in {result.seconds:.0f} s")

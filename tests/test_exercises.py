@@ -1,21 +1,26 @@
 """The graded exercises: one source, generated student versions, and tests that teach.
 
-Fast checks read the notebooks. The slow ones share one module fixture that runs, two at a time:
-nbgrader autograde of the reference answers, the misconception catalogue and the blank student version
-(in batches, each in a temporary course), nbgrader validate of the source notebooks, and
-`pytest --nbval-lax` on the solution notebooks. KDD_GRADING_WORKERS sets how many run at once (default 2).
+Fast checks read the notebooks. Slow ones: nbgrader validate and `pytest --nbval-lax` of the source
+notebooks (a module fixture runs both side by side), and the misconception catalogue graded through
+`grade`, the instructors' command, with the trusted check (the session fixture `exercise_grades` of
+exercise_helpers.py, which tests/test_autograder_exercises.py shares; reference answers and blank
+notebooks are checked there).
 """
 import ast
 import os
 import re
+import subprocess
 import sys
 import time
 
 import nbformat
 import pytest
 
-import exercise_helpers as helpers
-from exercise_helpers import REPO, release
+pytest.register_assert_rewrite("exercise_helpers")  # before its import: it is also a plugin (below)
+import exercise_helpers as helpers  # noqa: E402
+from exercise_helpers import REPO, release  # noqa: E402
+
+pytest_plugins = ["exercise_helpers"]  # the session fixture exercise_grades
 
 ASSIGNMENTS = release.ASSIGNMENTS
 # The one name each answer cell defines, by assignment and task (the contracts of issue 6).
@@ -151,75 +156,68 @@ def test_catalogue_is_big_enough():
             f"{assignment}: no known-wrong answer targets {sorted(set(helpers.tasks(assignment)) - targeted)}")
 
 
-# --- grading with nbgrader (slow, shared) ---------------------------------------------------------------
+# --- the sources under nbgrader and nbval (slow) ----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def grading(tmp_path_factory):
-    """Autograde everything once; run release validation and nbval alongside."""
-    started = time.perf_counter()
+def source_runs():
+    """nbgrader validate of the source notebooks and `pytest --nbval-lax` on them, side by side."""
     solutions = [str(release.source_path(assignment).relative_to(REPO)) for assignment in ASSIGNMENTS]
     validate_sources = ("import sys; from autograder import release; problems = [problem for assignment in "
                         "release.ASSIGNMENTS for problem in release.validate(assignment, student_version=False)]; "
                         "print(*problems, sep='\\n\\n'); sys.exit(1 if problems else 0)")
-    extra_jobs = {
+    commands = {
         "validate": [sys.executable, "-c", validate_sources],
         "nbval": [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", *solutions],
     }
-    workers = int(os.environ.get("KDD_GRADING_WORKERS", "2"))
-    slowest_first, graded_as = helpers.catalogue_batches(["train_step", "loss_history", "rmse_metric"])
-    graded, commands = helpers.grade_batches(slowest_first, tmp_path_factory.mktemp("courses"),
-                                             workers=workers, extra_jobs=extra_jobs)
-    print(f"\ngraded {len(graded)} notebooks, validated and ran nbval in {time.perf_counter() - started:.0f} s "
-          f"with {workers} workers")
-    print(helpers.score_table(graded, graded_as))
-    return graded, commands, graded_as
+    started = time.perf_counter()
+    running = {name: subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      env={**os.environ, "KDD_OFFLINE": "1"})
+               for name, command in commands.items()}
+    outputs = {name: (process.communicate()[0], process.returncode) for name, process in running.items()}
+    print(f"\nnbgrader validate and nbval of the sources: {time.perf_counter() - started:.0f} s")
+    return outputs
 
 
-def result_of(grading, entry):
-    return grading[0][entry.assignment, grading[2][entry.assignment, entry.id]]
-
-
-def test_nbgrader_validate_gives_every_source_full_marks(grading):
-    code, output, seconds = grading[1]["validate"]
+def test_nbgrader_validate_gives_every_source_full_marks(source_runs):
+    output, code = source_runs["validate"]
     assert code == 0, f"nbgrader validate of the source notebooks failed:\n{output[-6000:]}"
 
 
-def test_solution_notebooks_run_under_nbval(grading):
-    code, output, seconds = grading[1]["nbval"]
+def test_solution_notebooks_run_under_nbval(source_runs):
+    output, code = source_runs["nbval"]
     assert code == 0, f"pytest --nbval-lax failed on the solution notebooks:\n{output[-6000:]}"
     cells = sum(cell.cell_type == "code" for assignment in ASSIGNMENTS for cell in source(assignment).cells)
     assert re.search(rf"\b{cells} passed", output), f"nbval did not run all {cells} code cells:\n{output[-3000:]}"
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_reference_answers_score_full_marks(grading, assignment):
-    result = grading[0][assignment, "reference"]
-    assert result.score == result.max_score > 0, (
-        f"{assignment}: the reference answers, graded by nbgrader autograde, score {result.scores}:\n"
-        + "\n".join(result.feedback.values())[-4000:])
-
+# --- the catalogue through `grade` (slow; the session fixture exercise_grades of exercise_helpers.py) -------
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_blank_student_version_scores_zero(grading, assignment):
-    result = grading[0][assignment, "blank"]
-    assert result.score == 0 and result.max_score > 0, f"{assignment}: the blank notebook scores {result.scores}"
+def test_trusted_check_agrees_with_nbgrader(exercise_grades, assignment):
+    """Every graded notebook (catalogue, reference, blank): each task confirmed exactly when nbgrader passed it."""
+    rows = [row for row in exercise_grades.outcome.rows if row["assignment"] == assignment]
+    assert rows and all(row["status"] == "graded" for row in rows), [
+        (row["student"], row["status"], row["error"]) for row in rows if row["status"] != "graded"]
+    problems = {row["student"]: [*row["flags"], *(f"{test['name']}: passed {test['passed']}, trusted {test['trusted']}"
+                                                 for test in row["tests"] if test["trusted"] is not test["passed"])]
+                for row in rows}
+    assert not any(problems.values()), {student: found for student, found in problems.items() if found}
 
 
 @pytest.mark.parametrize("entry", WRONG, ids=[f"{entry.assignment}-{entry.id}" for entry in WRONG])
-def test_wrong_answer_loses_points_with_a_message_that_names_it(grading, entry):
-    result = result_of(grading, entry)
+def test_wrong_answer_loses_points_with_a_message_that_names_it(exercise_grades, entry):
+    result = exercise_grades.entry(entry)
     for task, message in entry.loses.items():
         score, max_score = result.scores[task]
         assert score < max_score, (
-            f"{entry.assignment}/{entry.id} ({entry.description}) scores {score}/{max_score} on {task}:\n"
-            f"{result.feedback[task][-3000:]}")
+            f"{entry.assignment}/{entry.id} ({entry.description}) scores {score}/{max_score} on {task}: "
+            f"{result.feedback[task]}")
         assert message in result.feedback[task], (
-            f"{entry.assignment}/{entry.id}: the feedback of {task} does not say {message!r}:\n"
-            f"{result.feedback[task][-3000:]}")
+            f"{entry.assignment}/{entry.id}: the feedback of {task} does not say {message!r}: {result.feedback[task]}")
 
 
 @pytest.mark.parametrize("entry", CORRECT, ids=[f"{entry.assignment}-{entry.id}" for entry in CORRECT])
-def test_alternative_correct_answer_scores_full_marks(grading, entry):
-    result = result_of(grading, entry)
-    lost = {task: result.feedback[task][-3000:] for task, (score, maximum) in result.scores.items() if score < maximum}
+def test_alternative_correct_answer_scores_full_marks(exercise_grades, entry):
+    result = exercise_grades.entry(entry)
+    lost = {task: result.feedback[task] for task, (score, maximum) in result.scores.items() if score < maximum}
     assert not lost, f"{entry.assignment}/{entry.id} ({entry.description}) loses points: {lost}"
