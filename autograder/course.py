@@ -6,6 +6,8 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+
+from .messages import templates
 from functools import cached_property
 from pathlib import Path
 
@@ -37,6 +39,11 @@ class AssignmentSpec:
     graded_ids: frozenset[str]  # the ids of test cells and answer cells (each must appear once)
     hidden_lines: frozenset[str] = field(repr=False)
     source_sha256: str = ""
+    # (grade id, patterns of the messages its source writes): what feedback may show (messages.py)
+    messages: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), repr=False)
+
+    def message_patterns(self, grade_id: str) -> tuple[str, ...]:
+        return next((patterns for name, patterns in self.messages if name == grade_id), ())
 
     @property
     def max_score(self) -> float:
@@ -118,7 +125,7 @@ def read_spec(folder: Path) -> AssignmentSpec:
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError) as error:
         raise CourseError(f"{notebook} is not a readable notebook ({error}): fix the source notebook.") from error
-    tests, ids, graded, hidden = [], set(), set(), set()
+    tests, ids, graded, hidden, patterns = [], set(), set(), set(), []
     for cell in cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         source = "".join(cell.get("source", ""))
@@ -126,6 +133,7 @@ def read_spec(folder: Path) -> AssignmentSpec:
             ids.add(meta["grade_id"])
         if meta.get("grade"):
             tests.append(Test(meta["grade_id"], float(meta.get("points", 0))))
+            patterns.append((meta["grade_id"], templates(source)))
         if meta.get("grade") or meta.get("solution"):
             graded.add(meta["grade_id"])
         for block in HIDDEN_BLOCK.findall(source):
@@ -133,5 +141,4 @@ def read_spec(folder: Path) -> AssignmentSpec:
     if not tests:
         raise CourseError(f"{notebook} has no graded cells: mark its test cells with nbgrader points.")
     return AssignmentSpec(folder.name, folder, notebook, tuple(tests), frozenset(ids), frozenset(graded),
-                          frozenset(hidden),
-                          folder_sha256(folder))
+                          frozenset(hidden), folder_sha256(folder), tuple(patterns))

@@ -24,13 +24,10 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode
 
 from . import sandbox
+from .messages import KERNEL_DIED, NOT_RUN, TIMEOUT  # the errors this module writes (their shapes: there)
 
 LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
 
-# Error names this module writes into cell outputs; feedback explains them.
-TIMEOUT = "CellTimeoutError"
-KERNEL_DIED = "KernelDied"
-NOT_RUN = "NotRun"
 
 
 class LimitedKernelManager(AsyncKernelManager):

@@ -24,13 +24,14 @@ from pathlib import Path
 
 from . import trusted
 from .course import AssignmentSpec
+from .messages import KERNEL_DIED, NOT_RUN, SLOT, TIMEOUT, allowed
 from .trusted import Check
-from .execute import KERNEL_DIED, NOT_RUN, TIMEOUT
 
 IPC_PATH = "ipc.path"  # in a job folder: where the worker put the kernel's socket folder
 JOB_STUDENT = "student"  # the id inside a job folder; the real id is attached by the parent
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_MESSAGE = 500
+WITHHELD = "(the message is not shown because it quotes hidden test code)"
 
 
 def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Path, data_dir: Path | None,
@@ -174,7 +175,8 @@ def collect(workdir: Path, spec: AssignmentSpec, nonce: str | None = None) -> tu
             "score": score,
             "max_score": max_score,
             "passed": score >= max_score,
-            "message": message(cell, spec.hidden_lines, passed=score >= max_score),
+            "message": message(cell, spec.hidden_lines, passed=score >= max_score,
+                               patterns=spec.message_patterns(test.grade_id)),
         })
     own_cells = [cell for cell in cells if trusted.METADATA not in cell.get("metadata", {})]
     return tests, limit_note(own_cells), trusted.observations(executed, nonce) if nonce else {}
@@ -184,24 +186,26 @@ def _clean(text: str, hidden: frozenset[str]) -> str:
     """One line of at most MAX_MESSAGE characters, withheld entirely if it quotes a hidden test."""
     text = " ".join(ANSI.sub("", text).split())
     if "HIDDEN TESTS" in text or any(line in text for line in hidden):
-        return "(the message is not shown because it quotes hidden test code)"
+        return WITHHELD
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
-def message(cell: dict, hidden: frozenset[str], passed: bool) -> str:
-    """What a learner may see about a test cell: the error's name and message, never its traceback."""
+def message(cell: dict, hidden: frozenset[str], passed: bool, patterns: tuple[str, ...] = ()) -> str:
+    """What a learner may see about a test cell: the error's name and a message the test itself writes
+    (messages.py), never its traceback."""
     outputs = cell.get("outputs", [])
     for output in outputs:
         if output.get("output_type") == "error":
-            ename, evalue = output.get("ename", "Error"), output.get("evalue", "")
+            ename, evalue = str(output.get("ename", "Error")), ANSI.sub("", str(output.get("evalue", "")))
             if ename == "AssertionError" and not evalue.strip():
                 return "AssertionError: a check in this test failed."
-            cleaned = _clean(evalue, hidden) if evalue.strip() else ""
-            return f"{ename}: {cleaned}" if cleaned else ename
+            if _clean(evalue, hidden) == WITHHELD:  # judged on the whole text, before any cut
+                return WITHHELD
+            return _clean(allowed(ename, evalue, patterns), hidden)
     for output in outputs:
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
             text = "".join(output.get("text", ""))
-            first = next((line for line in text.splitlines() if line.strip()), "")
+            first = next((line for line in text.splitlines() if line.strip()), "")[:SLOT]  # student-made text
             return "The test cell wrote to stderr, which nbgrader scores as a failure: " + _clean(first, hidden)
     if not passed:
         return "Partial credit." if any(o.get("output_type") == "execute_result" for o in outputs) else "Not passed."

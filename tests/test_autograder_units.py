@@ -14,6 +14,7 @@ from autograder.files import safe_component
 from autograder.intake import parse_canvas_name, submission_order
 from autograder.jobs import message
 from autograder.limits import Limits
+from autograder.messages import templates
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -80,11 +81,23 @@ def test_messages_never_quote_hidden_tests_or_tracebacks():
     hidden = frozenset({"assert secret_check(x) == 42"})
     leaked = {"outputs": [{"output_type": "error", "ename": "ValueError",
                            "evalue": "code was: assert secret_check(x) == 42", "traceback": ["..."]}]}
-    assert message(leaked, hidden, passed=False) == (
-        "ValueError: (the message is not shown because it quotes hidden test code)")
+    assert message(leaked, hidden, passed=False) == "(the message is not shown because it quotes hidden test code)"
+    patterns = templates('assert value == 0.5, f"result() is {value}"\n'
+                         'raise AssertionError(f"fit() failed: {error}\\nUse ops.")')
     coloured = {"outputs": [{"output_type": "error", "ename": "AssertionError",
                              "evalue": "\x1b[31mresult() is 0.25\x1b[0m", "traceback": ["Traceback ..."]}]}
-    assert message(coloured, hidden, passed=False) == "AssertionError: result() is 0.25"
+    assert message(coloured, hidden, False, patterns) == "AssertionError: result() is 0.25"
+    long = {"outputs": [{"output_type": "error", "ename": "AssertionError",
+                         "evalue": "fit() failed: " + "y" * 500 + "\nUse ops.", "traceback": []}]}
+    shown = message(long, hidden, False, patterns)
+    assert shown.startswith("AssertionError: fit() failed: yyy") and shown.endswith("Use ops.") and len(shown) < 120
+    # a message the test never writes (here: code smuggled out in base64) is not shown at all
+    smuggled = {"outputs": [{"output_type": "error", "ename": "AssertionError", "evalue": "YXNzZXJ0IHNl" * 40,
+                             "traceback": []}]}
+    assert "YXNz" not in message(smuggled, hidden, False, patterns)
+    for ename in ("NotRun", "ValueError", "SmuggleError"):
+        faked = {"outputs": [{"output_type": "error", "ename": ename, "evalue": "Q" * 300, "traceback": []}]}
+        assert "Q" * 61 not in message(faked, hidden, False, patterns), ename
     bare = {"outputs": [{"output_type": "error", "ename": "AssertionError", "evalue": "", "traceback": []}]}
     assert message(bare, hidden, passed=False) == "AssertionError: a check in this test failed."
 
