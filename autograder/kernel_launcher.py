@@ -18,6 +18,7 @@ PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB", "KDD_WORKER_SLOT")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+HEAP_HEADROOM_MB = 128
 CGROUP_V2 = Path("/sys/fs/cgroup")
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 
@@ -48,13 +49,14 @@ def memory_cgroup(name: str, limit_bytes: int) -> Path | None:
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--memory-mb", type=int, required=True, help="RLIMIT_DATA: heap and anonymous memory")
+    parser.add_argument("--memory-mb", type=int, required=True,
+                        help="all memory (with --cgroup); RLIMIT_DATA (heap, anonymous memory) is a little less")
     parser.add_argument("--file-mb", type=int, required=True, help="RLIMIT_FSIZE: the largest file written")
     parser.add_argument("--threads", type=int, required=True, help="CPU threads for numeric libraries")
     parser.add_argument("--nproc", type=int, default=0, help="RLIMIT_NPROC: processes and threads of the user")
     parser.add_argument("--cpu-seconds", type=int, default=0, help="RLIMIT_CPU: CPU time of each process")
-    parser.add_argument("--cgroup-mb", type=int, default=0,
-                        help="limit all memory of the kernel and its children with a cgroup (root only)")
+    parser.add_argument("--cgroup", action="store_true",
+                        help="limit all memory of the kernel and its children to --memory-mb with a cgroup (root)")
     parser.add_argument("--sandboxed", action="store_true", help="the command is the sandbox around the kernel")
     parser.add_argument("--pidfile", required=True, help="where to write the kernel's process id")
     parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -62,7 +64,9 @@ def main(argv: list[str]) -> None:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no kernel command after --")
-    memory = args.memory_mb * 2**20
+    # the heap alone fails a little before the cgroup's limit on all memory, so that a runaway allocation
+    # ends in a MemoryError the kernel survives rather than in the kernel being killed
+    memory = (args.memory_mb - min(HEAP_HEADROOM_MB, args.memory_mb // 4)) * 2**20
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     size = args.file_mb * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
@@ -79,8 +83,8 @@ def main(argv: list[str]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the kernel installs its own handler)
     with open(args.pidfile, "w", encoding="ascii") as handle:
         handle.write(f"{os.getpid()}\n")
-    if args.cgroup_mb:  # its path goes next to the pid file, for jobs.stop_kernel to empty and remove it
-        folder = memory_cgroup(f"kdd-kernel-{os.getpid()}", args.cgroup_mb * 2**20)
+    if args.cgroup:  # its path goes next to the pid file, for jobs.stop_kernel to empty and remove it
+        folder = memory_cgroup(f"kdd-kernel-{os.getpid()}", args.memory_mb * 2**20)
         if folder is not None:
             Path(args.pidfile + ".cgroup").write_text(str(folder), encoding="utf-8")
     os.execvp(command[0], command)

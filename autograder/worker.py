@@ -110,9 +110,8 @@ def autograde(job: dict) -> None:
         manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
         launcher_args.append("--sandboxed")
         if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads, and all its
-            # memory (RLIMIT_DATA misses shared memory and the tmpfs folders): heap + both folders + room
-            launcher_args += ["--nproc", str(limits["processes"]),
-                              "--cgroup-mb", str(limits["memory_mb"] + 2 * limits["disk_mb"] + 256)]
+            # memory with a cgroup (RLIMIT_DATA alone misses shared memory and the tmpfs folders)
+            launcher_args += ["--nproc", str(limits["processes"]), "--cgroup"]
     manager.launcher_args = launcher_args
     converter = Autograde(coursedir=CourseDirectory(config=config), config=config, log=LOG)
     converter.force = True
