@@ -246,7 +246,11 @@ def score_table(grades: Grades) -> str:
                   else None) for entry in entries]
         rows.append(("blank", "blank", "blank", None))
         for label, kind, student, own_tasks in rows:
-            result = grades.of(assignment, student)
+            row = grades.outcome.by_student(student, assignment)
+            if row["status"] != "graded":
+                lines.append(f"| {label} | {kind} | " + " | ".join([row["status"]] * len(names)) + " | |")
+                continue
+            result = Graded(row)
             cells = [f"{result.scores[task][0]:g}/{result.scores[task][1]:g}{'*' * (result.trusted[task] is False)}"
                      if own_tasks is None or task in own_tasks else "·" for task in names]
             total = f"{result.score:g}/{result.max_score:g}" if own_tasks is None else "(shared notebook)"
