@@ -41,8 +41,7 @@ class LimitedKernelManager(AsyncKernelManager):
     sandboxed = Bool(True, help="Run the kernel in the bubblewrap sandbox.").tag(config=True)
     ipc_dir = Unicode("", help="Private folder for the connection file and sockets.").tag(config=True)
     data_dir = Unicode("", help="The course's data/ folder, read-only at /data in the sandbox.").tag(config=True)
-    slot = Integer(0, help="Worker slot: the kernel's uid is sandbox.UID_BASE + slot when grading as root.").tag(
-        config=True)
+    uid = Integer(-1, help="The kernel's uid in the sandbox (sandbox.claim_uid).").tag(config=True)
     tmp_mb = Integer(256, help="Size of each of the sandbox's tmpfs folders (/tmp, /home/student).").tag(config=True)
     kernel_env = Dict(Unicode(), help="Extra environment of the kernel (thread counts).").tag(config=True)
 
@@ -56,13 +55,12 @@ class LimitedKernelManager(AsyncKernelManager):
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
         if self.sandboxed and self.ipc_dir and sandbox.is_root():  # the kernel's own user must read it
-            uid = sandbox.kernel_uid(self.slot)
-            os.chown(self.connection_file, uid, uid)
+            os.chown(self.connection_file, self.uid, self.uid)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         if self.sandboxed:
             kernel_cmd = sandbox.command(kernel_cmd, ipc_dir=Path(self.ipc_dir) if self.ipc_dir else None,
-                                         data_dir=Path(self.data_dir) if self.data_dir else None, slot=self.slot,
+                                         data_dir=Path(self.data_dir) if self.data_dir else None, uid=self.uid,
                                          tmp_mb=self.tmp_mb, env=dict(self.kernel_env))
         command = [sys.executable, LAUNCHER, *self.launcher_args, "--", *kernel_cmd]
         await super()._async_launch_kernel(command, **kw)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 # Variables of the grader that the student's kernel has no business seeing.
-PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB", "KDD_WORKER_SLOT")
+PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 

@@ -51,9 +51,8 @@ def worker_env() -> dict[str, str]:
 
 
 class _Worker:
-    def __init__(self, log: Path, slot: int) -> None:
+    def __init__(self, log: Path) -> None:
         self.log_path = log
-        self.slot = slot  # the sandbox gives each slot's kernels a user of their own
         self.process: subprocess.Popen | None = None
         self._buffer = b""
 
@@ -63,7 +62,7 @@ class _Worker:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=log, env={**worker_env(), "KDD_WORKER_SLOT": str(self.slot)}, start_new_session=True, cwd=PACKAGE_PARENT)
+                stderr=log, env=worker_env(), start_new_session=True, cwd=PACKAGE_PARENT)
         self._buffer = b""
 
     def run(self, job: Job) -> dict:
@@ -128,7 +127,7 @@ class WorkerPool:
 
     def __init__(self, size: int, log_dir: Path) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.workers = [_Worker(log_dir / f"worker-{index + 1}.log", index) for index in range(max(1, size))]
+        self.workers = [_Worker(log_dir / f"worker-{index + 1}.log") for index in range(max(1, size))]
         for worker in self.workers:
             worker.ensure_started()  # start now: workers import nbgrader while the parent prepares jobs
 

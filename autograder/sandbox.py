@@ -10,13 +10,14 @@ The grader talks to the kernel through Unix sockets in one private folder (`ipc_
 host folder the kernel can write.
 
 When the grader runs as root, the kernel also runs as an unprivileged user of its own
-(uid/gid `UID_BASE + slot`, no groups, no capabilities, no new privileges), switched to with
-`setpriv` inside the sandbox; otherwise bwrap's user namespace maps the kernel to the grader's own
+(a uid/gid from UID_BASE on that no other grading process on the machine holds, see `claim_uid`;
+no groups, no capabilities, no new privileges), switched to with `setpriv` inside the sandbox; otherwise bwrap's user namespace maps the kernel to the grader's own
 user, still without any view of the grader's files.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
@@ -24,7 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-UID_BASE = 61000  # the kernel of worker slot N runs as uid/gid UID_BASE + N when the grader is root
+UID_BASE, UID_COUNT = 61000, 1000  # uids/gids for kernels when the grader is root (one per worker process)
+UID_LOCKS = Path("/tmp/kdd-sandbox-uids")  # <uid>.lock, held (flock) by the worker whose kernels use it
 HOME = "/home/student"
 DATA = "/data"
 # /etc files a Python + TensorFlow + matplotlib kernel reads; nothing else of /etc is visible
@@ -51,7 +53,7 @@ def unavailable() -> str | None:
     if shutil.which("bwrap") is None:
         return f"bubblewrap (`bwrap`) is not installed: {HOW_TO_INSTALL}"
     probe = command([sys.executable, "-c", "import os; print(os.getuid())"], ipc_dir=None, data_dir=None,
-                    slot=0, tmp_mb=8)
+                    uid=claim_uid(), tmp_mb=8)
     try:
         done = subprocess.run(probe, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -64,7 +66,7 @@ def unavailable() -> str | None:
 
 def describe() -> str:
     """One line for logs and the summary: which sandbox grading runs in."""
-    user = f"as uid {UID_BASE}+worker" if is_root() else "as the grader's user in a user namespace"
+    user = f"as a uid of its own from {UID_BASE}" if is_root() else "as the grader's user in a user namespace"
     return f"bubblewrap sandbox ({user}; no network, private /home/student and /tmp, course data read-only)"
 
 
@@ -87,7 +89,31 @@ def _mount_point(path: Path, existing: tuple[str, ...] = ()) -> list[str]:
     return args
 
 
-def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, slot: int, tmp_mb: int,
+_claimed: dict[int, object] = {}  # uid -> the open lock file that reserves it for this process
+
+
+def claim_uid() -> int:
+    """The uid this process's kernels run as: as root, one no other process on the machine holds (so
+    that concurrent `grade` runs never share a process limit or see each other's kernels), kept until
+    this process ends; otherwise the grader's own uid."""
+    if not is_root():
+        return os.getuid()
+    if _claimed:
+        return next(iter(_claimed))
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    for uid in range(UID_BASE, UID_BASE + UID_COUNT):
+        handle = open(UID_LOCKS / f"{uid}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed[uid] = handle
+        return uid
+    raise RuntimeError(f"all {UID_COUNT} sandbox uids from {UID_BASE} are in use by other grading processes")
+
+
+def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, uid: int, tmp_mb: int,
             env: dict[str, str] | None = None) -> list[str]:
     """The command that runs `kernel` inside the sandbox, with `env` added to its environment."""
     size = str(tmp_mb * 2**20)
@@ -118,13 +144,7 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, s
     for name, value in sorted(env.items()):
         args += ["--setenv", name, value]
     if is_root():  # a user of its own, no groups, no capabilities, and no way to gain any
-        uid = str(UID_BASE + slot)
         args += ["--", "/usr/bin/setpriv" if Path("/usr/bin/setpriv").exists() else "setpriv",
                  f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
                  "--no-new-privs"]
     return [*args, "--", *kernel]
-
-
-def kernel_uid(slot: int) -> int:
-    """The uid the kernel runs as (the owner the private IPC folder must have)."""
-    return UID_BASE + slot if is_root() else os.getuid()

@@ -101,11 +101,11 @@ def autograde(job: dict) -> None:
     manager = config.LimitedKernelManager
     manager.sandboxed = bool(job.get("sandbox", True))
     if manager.sandboxed:
-        slot = int(os.environ.get("KDD_WORKER_SLOT", "0"))
-        manager.ipc_dir = str(_private_folder(sandbox.kernel_uid(slot)))
+        uid = sandbox.claim_uid()  # reserved for this worker's kernels while it lives
+        manager.ipc_dir = str(_private_folder(uid))
         (workdir / IPC_PATH).write_text(manager.ipc_dir, encoding="utf-8")  # for jobs.stop_kernel's cleanup
         manager.data_dir = job.get("data_dir") or ""
-        manager.slot = slot
+        manager.uid = uid
         manager.tmp_mb = limits["disk_mb"]
         manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
         launcher_args.append("--sandboxed")

@@ -27,7 +27,6 @@ from autograder.course import Course
 from autograder.grade import grade
 from autograder.intake import UsageError
 
-SLOT = 15  # a worker slot no grading test uses, so that its uid's processes are ours alone
 
 PROBE = textwrap.dedent("""
     import json, os, socket, subprocess, sys
@@ -73,8 +72,9 @@ def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
     listener.listen(1)
     listener.setblocking(False)
     secrets_to_hide = [str(ROOT / "solutions"), str(ROOT / "autograder"), str(tmp_path), "/etc/shadow", "/root/.ssh"]
+    uid = sandbox.claim_uid()  # reserved for this process: no grading run uses it meanwhile
     command = sandbox.command([sys.executable, "-c", PROBE, *secrets_to_hide], ipc_dir=None, data_dir=ROOT / "data",
-                              slot=SLOT, tmp_mb=16, env={"PORT": str(listener.getsockname()[1])})
+                              uid=uid, tmp_mb=16, env={"PORT": str(listener.getsockname()[1])})
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
@@ -90,9 +90,9 @@ def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
     assert seen["writable /home/student"] and seen["writable /tmp"], seen
     assert not seen["writable /data"] and not seen["writable /usr"], seen
     if sandbox.is_root():
-        assert seen["uid"] == sandbox.UID_BASE + SLOT, "the kernel must not run as root"
+        assert seen["uid"] == uid and uid >= sandbox.UID_BASE, "the kernel must not run as root"
     time.sleep(0.5)
-    assert not _sandbox_uid_processes(sandbox.UID_BASE + SLOT), "a detached child outlived its sandbox"
+    assert not _sandbox_uid_processes(uid), "a detached child outlived its sandbox"
 
 
 @pytest.fixture(scope="module")
