@@ -121,12 +121,9 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def generate_in_course(course: Path, assignment: str, *, database: bool = True) -> Path:
-    """Run nbgrader's GenerateAssignment in a course folder that holds the source; return the release path.
-
-    With ``database=True`` the course's gradebook (``course/gradebook.db``) receives the assignment, as
-    ``nbgrader generate_assignment`` does, so that the same folder can autograde submissions afterwards.
-    """
+def generate_in_course(course: Path, assignment: str) -> Path:
+    """Run nbgrader's GenerateAssignment (without a gradebook) in a course folder that holds the source;
+    return the release path."""
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
@@ -137,8 +134,8 @@ def generate_in_course(course: Path, assignment: str, *, database: bool = True) 
     config.CourseDirectory.release_directory = RELEASE_DIRECTORY
     config.CourseDirectory.assignment_id = assignment
     config.GenerateAssignment.force = True
-    config.GenerateAssignment.no_database = not database
-    config.SaveCells.enabled = database
+    config.GenerateAssignment.no_database = True
+    config.SaveCells.enabled = False
     coursedir = CourseDirectory(config=config)
     converter = GenerateAssignment(coursedir=coursedir, config=config)
     converter.log.setLevel(logging.ERROR)
@@ -164,7 +161,7 @@ def generate(notebook: nbformat.NotebookNode, assignment: str) -> str:
         path = source_path(assignment, Path(course))
         path.parent.mkdir(parents=True)
         path.write_text(render(notebook), encoding="utf-8")
-        student = nbformat.read(generate_in_course(Path(course), assignment, database=False), as_version=4)
+        student = nbformat.read(generate_in_course(Path(course), assignment), as_version=4)
     return render(student)
 
 
