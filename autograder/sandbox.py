@@ -129,15 +129,17 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, u
     for name in ETC:
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
-    for path in _python_paths():
-        args += [*_mount_point(path), "--ro-bind", str(path), str(path)]
-    if data_dir is not None and data_dir.is_dir():
-        args += ["--ro-bind", str(data_dir.resolve()), DATA]
+    # the private folders first: host folders bound later may live below /tmp (a checkout in /tmp/...)
     args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp",
              "--perms", "0755", "--dir", "/home",
              "--perms", "0777", "--size", size, "--tmpfs", HOME, "--chdir", HOME]
+    made = ("/tmp", "/home", HOME)
+    for path in _python_paths():
+        args += [*_mount_point(path, made), "--ro-bind", str(path), str(path)]
+    if data_dir is not None and data_dir.is_dir():
+        args += ["--ro-bind", str(data_dir.resolve()), DATA]
     if ipc_dir is not None:
-        args += [*_mount_point(ipc_dir, ("/tmp", "/home", HOME)), "--bind", str(ipc_dir), str(ipc_dir)]
+        args += [*_mount_point(ipc_dir, made), "--bind", str(ipc_dir), str(ipc_dir)]
     env = {**{name: os.environ[name] for name in ENV_KEEP if name in os.environ}, **(env or {})}
     env.update(HOME=HOME, TMPDIR="/tmp", USER="student", MPLCONFIGDIR=f"{HOME}/.config/matplotlib",
                PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))

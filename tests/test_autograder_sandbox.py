@@ -192,3 +192,11 @@ def test_unsafe_grading_still_works_and_is_kept_apart(tiny_course, tmp_path):
     assert unsafe.by_student("ann", "tinyadd")["score"] == 5
     again = grade([tmp_path / "subs"], tmp_path / "out", course=tiny_course, stream=io.StringIO())
     assert (again.graded_now, again.reused) == (1, 0), "a result graded without the sandbox is not reused with it"
+
+
+def test_private_folders_are_mounted_before_host_folders_that_may_live_below_them():
+    args = sandbox.command(["true"], ipc_dir=Path("/tmp/kdd-ipc-x"), data_dir=None, uid=sandbox.claim_uid(), tmp_mb=8)
+    tmpfs = args.index("/tmp", args.index("--tmpfs"))
+    binds = [index for index, arg in enumerate(args) if arg in ("--ro-bind", "--bind") and
+             args[index + 1].startswith(("/tmp/", "/home/"))]
+    assert binds and all(index > tmpfs for index in binds), "a tmpfs mounted later would hide a bound host folder"
