@@ -23,10 +23,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 UID_BASE, UID_COUNT = 61000, 1000  # uids/gids for kernels when the grader is root (one per worker process)
-UID_LOCKS = Path("/tmp/kdd-sandbox-uids")  # <uid>.lock, held (flock) by the worker whose kernels use it
+UID_LOCKS = Path(tempfile.gettempdir()) / "kdd-sandbox-uids"  # <uid>.lock, held (flock) by the worker using it
 HOME = "/home/student"
 DATA = "/data"
 # /etc files a Python + TensorFlow + matplotlib kernel reads; nothing else of /etc is visible
