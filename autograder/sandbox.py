@@ -29,6 +29,7 @@ from pathlib import Path
 UID_BASE, UID_COUNT = 61000, 1000  # uids/gids for kernels when the grader is root (one per worker process)
 UID_LOCKS = Path(tempfile.gettempdir()) / "kdd-sandbox-uids"  # <uid>.lock, held (flock) by the worker using it
 HOME = "/home/student"
+TMP = "/tmp"  # inside the sandbox: HOME and TMP are private tmpfs folders
 DATA = "/data"
 # /etc files a Python + TensorFlow + matplotlib kernel reads; nothing else of /etc is visible
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "passwd", "group", "nsswitch.conf",
@@ -131,10 +132,10 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, u
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     # the private folders first: host folders bound later may live below /tmp (a checkout in /tmp/...)
-    args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp",
+    args += ["--perms", "1777", "--size", size, "--tmpfs", TMP,
              "--perms", "0755", "--dir", "/home",
              "--perms", "0777", "--size", size, "--tmpfs", HOME, "--chdir", HOME]
-    made = ("/tmp", "/home", HOME)
+    made = (TMP, str(Path(HOME).parent), HOME)
     for path in _python_paths():
         args += [*_mount_point(path, made), "--ro-bind", str(path), str(path)]
     if data_dir is not None and data_dir.is_dir():
@@ -142,7 +143,7 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, u
     if ipc_dir is not None:
         args += [*_mount_point(ipc_dir, made), "--bind", str(ipc_dir), str(ipc_dir)]
     env = {**{name: os.environ[name] for name in ENV_KEEP if name in os.environ}, **(env or {})}
-    env.update(HOME=HOME, TMPDIR="/tmp", USER="student", MPLCONFIGDIR=f"{HOME}/.config/matplotlib",
+    env.update(HOME=HOME, TMPDIR=TMP, USER="student", MPLCONFIGDIR=f"{HOME}/.config/matplotlib",
                PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
     for name, value in sorted(env.items()):
         args += ["--setenv", name, value]

@@ -195,8 +195,9 @@ def test_unsafe_grading_still_works_and_is_kept_apart(tiny_course, tmp_path):
 
 
 def test_private_folders_are_mounted_before_host_folders_that_may_live_below_them():
-    args = sandbox.command(["true"], ipc_dir=Path("/tmp/kdd-ipc-x"), data_dir=None, uid=sandbox.claim_uid(), tmp_mb=8)
-    tmpfs = args.index("/tmp", args.index("--tmpfs"))
+    below_tmp = Path(sandbox.TMP) / "kdd-ipc-x"  # where the worker's socket folder usually is
+    args = sandbox.command(["true"], ipc_dir=below_tmp, data_dir=None, uid=sandbox.claim_uid(), tmp_mb=8)
+    tmpfs = args.index(sandbox.TMP, args.index("--tmpfs"))
     binds = [index for index, arg in enumerate(args) if arg in ("--ro-bind", "--bind") and
-             args[index + 1].startswith(("/tmp/", "/home/"))]
+             args[index + 1].startswith(sandbox.TMP + "/")]
     assert binds and all(index > tmpfs for index in binds), "a tmpfs mounted later would hide a bound host folder"
