@@ -8,7 +8,8 @@ Layout of a job folder (created by the parent, graded by a worker, read back by 
   data -> <course>/data                so notebooks find data/ above their working folder (without the
                                        sandbox; inside it, the data is at /data)
   kernel.pid                           the kernel's process group, written by kernel_launcher.py
-  ipc.path                             where the worker put the kernel's socket folder (kdd-ipc-* in the temp folder)
+  ipc.path                             where the worker put the kernel's socket folder (kdd-ipc-*)
+  kernel.pid.cgroup                    the kernel's memory cgroup, when grading as root
 """
 
 from __future__ import annotations

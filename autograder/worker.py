@@ -61,7 +61,6 @@ def _private_folder(uid: int) -> Path:
     return path
 
 
-
 def autograde(job: dict) -> None:
     """Run nbgrader's autograde converter in the job's course folder (raises on failure)."""
     from nbgrader.converters import Autograde
