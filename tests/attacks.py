@@ -62,7 +62,7 @@ REPORTER = f'''
 import json as _json, sys as _sys
 def report(**found):
     _sys.__stdout__.flush()
-    print("{REPORT}", _json.dumps(found, default=str), flush=True)
+    print("{REPORT} " + _json.dumps(found, default=str), flush=True)  # one write: a kill cannot split it
 '''
 
 INPUT_TRANSFORMER = '''
