@@ -16,17 +16,23 @@ import sys
 from pathlib import Path
 from time import monotonic
 
+import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode, default
 
 from . import sandbox
-from .messages import KERNEL_DIED, NOT_RUN, TIMEOUT  # the errors this module writes (their shapes: there)
+from .messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT  # the errors this module writes (their shapes: there)
 
 LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
+# The largest message the grader accepts from a kernel: far above a cell's kept output (max_output_bytes)
+# or a plot, far below what a kernel could send (its whole memory), which the worker would hold ~3 times.
+# ZeroMQ drops the connection on a larger message; the message is lost, the worker's memory is not.
+MAX_MESSAGE_BYTES = 32 * 2**20
+IOPUB_TIMEOUT = "Timeout waiting for IOPub output"  # nbclient's words when a reply came but not all output
 
 
 
@@ -51,6 +57,17 @@ class LimitedKernelManager(AsyncKernelManager):
             self.transport = "ipc"
             self.ip = str(Path(self.ipc_dir) / "kernel")
             self.connection_file = str(Path(self.ipc_dir) / "kernel.json")
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        self._created_context = True  # so that shutting the kernel down destroys it
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # for every socket made from it
+        return context
+
+    def client(self, **kwargs):
+        """A client on the manager's context, so its sockets get the message size limit too."""
+        return super().client(**{"context": self.context, **kwargs})
 
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
@@ -116,10 +133,29 @@ class LimitedExecute(Execute):
             self._stopped = f"the kernel stopped while running an earlier cell{limit}"
             cell.outputs.append(_error(KERNEL_DIED, "the kernel stopped while running this cell: it ran out of "
                                        f"memory{limit} or the code ended the Python process"))
-        except CellTimeoutError:
+        except CellTimeoutError as error:
+            if IOPUB_TIMEOUT in str(error):  # the kernel replied, some output did not come: see _reconnect
+                cell.outputs.append(_error(OUTPUT_LOST, "some of this cell's output never reached the grader: a "
+                                           f"message over {MAX_MESSAGE_BYTES // 2**20} MB is dropped, or the "
+                                           "kernel stopped sending"))
+                if not await self._reconnect():
+                    self._stopped = "the grader lost its connection to the kernel"
+                return cell
             self._stopped = "the kernel did not respond after an earlier cell was stopped"
             cell.outputs.append(_error(TIMEOUT, "the cell ran past its time limit and could not be interrupted"))
         return cell
+
+    async def _reconnect(self) -> bool:
+        """Connect a new client to the kernel. ZeroMQ closes a connection for good when a message breaks
+        MAX_MESSAGE_BYTES (no reconnect after a protocol error), so later cells would get no output."""
+        self.kc.stop_channels()
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        try:
+            await ensure_async(self.kc.wait_for_ready(timeout=30))
+        except RuntimeError:
+            return False
+        return True
 
     execute_cell = run_sync(async_execute_cell)  # nbclient binds its own coroutine here; use ours
 

@@ -34,7 +34,7 @@ from .intake import UsageError, receive, submission_order
 from .limits import Limits, threads_per_worker
 from .progress import Progress, summary
 
-GRADER_VERSION = "2"  # bump when a change to grading could change a score (invalidates cached results)
+GRADER_VERSION = "3"  # bump when a change to grading could change a score (invalidates cached results)
 
 
 @dataclass

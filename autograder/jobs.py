@@ -9,7 +9,7 @@ Layout of a job folder (created by the parent, graded by a worker, read back by 
                                        sandbox; inside it, the data is at /data)
   kernel.pid                           the kernel's process group, written by kernel_launcher.py
   ipc.path                             where the worker put the kernel's socket folder (kdd-ipc-*)
-  kernel.pid.cgroup                    the kernel's memory cgroup, when grading as root
+  kernel.pid.cgroup                    the kernel's memory cgroup, when grading as root (pid file + ".cgroup")
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from .course import AssignmentSpec
 from .messages import KERNEL_DIED, NOT_RUN, SLOT, TIMEOUT, allowed
 from .trusted import Check
 
+PID_PATH = "kernel.pid"  # written by kernel_launcher.py, which puts its cgroup path next to it:
+CGROUP_PATH = PID_PATH + ".cgroup"
 IPC_PATH = "ipc.path"  # in a job folder: where the worker put the kernel's socket folder
 JOB_STUDENT = "student"  # the id inside a job folder; the real id is attached by the parent
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -114,7 +116,7 @@ def stop_kernel(workdir: Path) -> None:
 def _empty_cgroup(workdir: Path) -> None:
     """Kill every process left in the kernel's memory cgroup (kernel_launcher.py), then remove it."""
     try:
-        folder = Path((workdir / "kernel.pid.cgroup").read_text(encoding="utf-8").strip())
+        folder = Path((workdir / CGROUP_PATH).read_text(encoding="utf-8").strip())
     except OSError:
         return
     if not folder.name.startswith("kdd-kernel-"):
@@ -134,11 +136,11 @@ def _empty_cgroup(workdir: Path) -> None:
             break
         except OSError:  # still busy for a moment after the kill
             time.sleep(0.1)
-    (workdir / "kernel.pid.cgroup").unlink(missing_ok=True)
+    (workdir / CGROUP_PATH).unlink(missing_ok=True)
 
 
 def _kill_kernel(workdir: Path) -> None:
-    pidfile = workdir / "kernel.pid"
+    pidfile = workdir / PID_PATH
     try:
         pgid = int(pidfile.read_text().strip())
     except (OSError, ValueError):

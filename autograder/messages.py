@@ -21,14 +21,18 @@ import re
 TIMEOUT = "CellTimeoutError"
 KERNEL_DIED = "KernelDied"
 NOT_RUN = "NotRun"
+OUTPUT_LOST = "OutputLost"
 _MEMORY = r"( \(its memory limit is \d+ MB\))?"
 OWN_MESSAGES = {
     TIMEOUT: r"(the cell ran longer than \d+ s and was stopped|the cell ran past its time limit and could not be "
              r"interrupted)?",
     KERNEL_DIED: rf"the kernel stopped while running this cell: it ran out of memory{_MEMORY} or the code ended "
                  r"the Python process",
+    OUTPUT_LOST: r"some of this cell's output never reached the grader: a message over \d+ MB is dropped, or the "
+                 r"kernel stopped sending",
     NOT_RUN: rf"this cell did not run: (the notebook reached its time limit of \d+ s|the kernel stopped while "
-             rf"running an earlier cell{_MEMORY}|the kernel did not respond after an earlier cell was stopped)",
+             rf"running an earlier cell{_MEMORY}|the kernel did not respond after an earlier cell was stopped|the grader "
+             r"lost its connection to the kernel)",
 }
 SLOT = 60  # characters shown of what fills a `{...}` of a template, or of a message of another error
 

@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 
 from . import sandbox, speedups
-from .jobs import IPC_PATH, remove_ipc_folder
+from .jobs import IPC_PATH, PID_PATH, remove_ipc_folder
 from .kernel_launcher import THREAD_VARIABLES
 
 speedups.apply()
@@ -94,7 +94,7 @@ def autograde(job: dict) -> None:
     config.LimitedExecute.notebook_seconds = limits["notebook_seconds"]
     config.LimitedExecute.memory_mb = limits["memory_mb"]
     launcher_args = ["--memory-mb", str(limits["memory_mb"]), "--file-mb", str(limits["disk_mb"]),
-                     "--threads", str(job["threads"]), "--pidfile", str(workdir / "kernel.pid"),
+                     "--threads", str(job["threads"]), "--pidfile", str(workdir / PID_PATH),
                      "--cpu-seconds", str(limits["notebook_seconds"] * job["threads"] + 60)]
     manager = config.LimitedKernelManager
     manager.sandboxed = bool(job.get("sandbox", True))

@@ -203,3 +203,21 @@ def test_private_folders_are_mounted_before_host_folders_that_may_live_below_the
     binds = [index for index, arg in enumerate(args) if arg in ("--ro-bind", "--bind") and
              args[index + 1].startswith(sandbox.TMP + "/")]
     assert binds and all(index > tmpfs for index in binds), "a tmpfs mounted later would hide a bound host folder"
+
+
+def test_one_huge_message_from_the_kernel_is_dropped_and_the_notebook_goes_on(tiny_course, tmp_path):
+    """A kernel could send one message as large as its memory, which the worker would hold several
+    times over; ZeroMQ drops it (MAX_MESSAGE_BYTES), and the grader reconnects for the next cells."""
+    from autograder.execute import MAX_MESSAGE_BYTES
+    from autograder_fixtures import REFERENCE
+
+    flood = f"import sys\nsys.stdout.write('x' * {MAX_MESSAGE_BYTES + 2**20})\nsys.stdout.flush()\n"
+    answers = {**REFERENCE["tinyadd"], "add": flood + REFERENCE["tinyadd"]["add"]}
+    write(notebook("tinyadd", answers), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
+    outcome = grade([tmp_path / "subs"], tmp_path / "out", course=tiny_course, stream=io.StringIO())
+    row = outcome.by_student("ann", "tinyadd")
+    assert row["score"] == 5 and all(test["passed"] for test in row["tests"]), row
+    [executed] = (tmp_path / "out" / "results").glob("*.ipynb")
+    errors = [output["ename"] for cell in json.loads(executed.read_text(encoding="utf-8"))["cells"]
+              for output in cell.get("outputs", []) if output["output_type"] == "error"]
+    assert errors == ["OutputLost"], f"the answer cell's one message should be dropped, not received: {errors}"
