@@ -31,8 +31,8 @@ OWN_MESSAGES = {
     OUTPUT_LOST: r"some of this cell's output never reached the grader: a message over \d+ MB is dropped, or the "
                  r"kernel stopped sending",
     NOT_RUN: rf"this cell did not run: (the notebook reached its time limit of \d+ s|the kernel stopped while "
-             rf"running an earlier cell{_MEMORY}|the kernel did not respond after an earlier cell was stopped|the grader "
-             r"lost its connection to the kernel)",
+             rf"running an earlier cell{_MEMORY}|the kernel did not respond after an earlier cell was stopped|"
+             r"the grader lost its connection to the kernel)",
 }
 SLOT = 60  # characters shown of what fills a `{...}` of a template, or of a message of another error
 

@@ -11,8 +11,9 @@ host folder the kernel can write.
 
 When the grader runs as root, the kernel also runs as an unprivileged user of its own
 (a uid/gid from UID_BASE on that no other grading process on the machine holds, see `claim_uid`;
-no groups, no capabilities, no new privileges), switched to with `setpriv` inside the sandbox; otherwise bwrap's user namespace maps the kernel to the grader's own
-user, still without any view of the grader's files.
+no groups, no capabilities, no new privileges), switched to with `setpriv` inside the sandbox;
+otherwise bwrap's user namespace maps the kernel to the grader's own user, still without any view
+of the grader's files.
 """
 
 from __future__ import annotations
