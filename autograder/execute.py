@@ -25,7 +25,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode, default
 
 from . import sandbox
-from .messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT  # the errors this module writes (their shapes: there)
+from .messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT  # errors written here (shapes: there)
 
 LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
 # The largest message the grader accepts from a kernel: far above a cell's kept output (max_output_bytes)
@@ -33,7 +33,6 @@ LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
 # ZeroMQ drops the connection on a larger message; the message is lost, the worker's memory is not.
 MAX_MESSAGE_BYTES = 32 * 2**20
 IOPUB_TIMEOUT = "Timeout waiting for IOPub output"  # nbclient's words when a reply came but not all output
-
 
 
 class LimitedKernelManager(AsyncKernelManager):

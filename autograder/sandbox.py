@@ -2,8 +2,8 @@
 
 Inside, the kernel sees only what it needs to run: the system's `/usr`, a few files of `/etc`
 (libraries, fonts), the Python installation and the virtual environment (read-only), the course's
-`data/` at `/data` (read-only), and two private, size-limited tmpfs folders, `/home/student` (its
-working folder and HOME) and `/tmp`. It has its own process, network, IPC and host-name namespaces:
+`data/` at `/data` (read-only), and three private, size-limited tmpfs folders, `/home/student` (its
+working folder and HOME), `/tmp` and `/dev/shm`. It has its own process, network, IPC and host-name namespaces:
 no network at all (its loopback is its own, so nothing on the host's 127.0.0.1 is reachable), no
 view of other processes, and when the kernel's sandbox ends every process started in it ends too.
 The grader talks to the kernel through Unix sockets in one private folder (`ipc_dir`), the only
@@ -30,7 +30,8 @@ from pathlib import Path
 UID_BASE, UID_COUNT = 61000, 1000  # uids/gids for kernels when the grader is root (one per worker process)
 UID_LOCKS = Path(tempfile.gettempdir()) / "kdd-sandbox-uids"  # <uid>.lock, held (flock) by the worker using it
 HOME = "/home/student"
-TMP = "/tmp"  # inside the sandbox: HOME and TMP are private tmpfs folders
+TMP = "/tmp"
+SHM = "/dev/shm"  # inside the sandbox: HOME, TMP and SHM are private, size-limited tmpfs folders
 DATA = "/data"
 # /etc files a Python + TensorFlow + matplotlib kernel reads; nothing else of /etc is visible
 ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "fonts", "localtime", "passwd", "group", "nsswitch.conf",
@@ -70,7 +71,8 @@ def unavailable() -> str | None:
 def describe() -> str:
     """One line for logs and the summary: which sandbox grading runs in."""
     user = f"as a uid of its own from {UID_BASE}" if is_root() else "as the grader's user in a user namespace"
-    return f"bubblewrap sandbox ({user}; no network, private /home/student and /tmp, course data read-only)"
+    caveat = "" if is_root() else "; not root, so no memory cgroup: shared memory is not limited"
+    return f"bubblewrap sandbox ({user}; no network, private {HOME}, {TMP} and {SHM}, course data read-only{caveat})"
 
 
 def _python_paths() -> list[Path]:
@@ -135,8 +137,10 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, u
     # the private folders first: host folders bound later may live below /tmp (a checkout in /tmp/...)
     args += ["--perms", "1777", "--size", size, "--tmpfs", TMP,
              "--perms", "0755", "--dir", "/home",
-             "--perms", "0777", "--size", size, "--tmpfs", HOME, "--chdir", HOME]
-    made = (TMP, str(Path(HOME).parent), HOME)
+             "--perms", "0777", "--size", size, "--tmpfs", HOME, "--chdir", HOME,
+             # bwrap's /dev is an unlimited tmpfs, writable in /dev/shm when the kernel is the grader's user
+             "--perms", "1777", "--size", size, "--tmpfs", SHM]
+    made = (TMP, str(Path(HOME).parent), HOME, str(Path(SHM).parent), SHM)
     for path in _python_paths():
         args += [*_mount_point(path, made), "--ro-bind", str(path), str(path)]
     if data_dir is not None and data_dir.is_dir():

@@ -45,13 +45,16 @@ ERRORS = _LastError()
 
 
 IPC_MB = 4  # size of the socket folder's tmpfs: the kernel can write there, so it must not fill a disk
+SHARED_MEMORY = "/dev/shm"  # where the socket folder goes when not grading as root
 
 
 def _private_folder(uid: int) -> Path:
     """A new empty folder that only `uid` (the kernel's user) and the grader can use, for the kernel's
-    Unix sockets: under /tmp, because a socket's path must be shorter than 108 bytes. As root, it is a
-    tiny tmpfs of its own, so that the kernel cannot fill the host's disk through it."""
-    path = Path(tempfile.mkdtemp(prefix="kdd-ipc-"))
+    Unix sockets (a short path: a socket's must be under 108 bytes). The kernel can write there, so it
+    must not fill a disk: as root it is a tiny tmpfs of its own; otherwise it goes in the memory-backed
+    /dev/shm where there is one."""
+    memory_backed = not sandbox.is_root() and os.access(SHARED_MEMORY, os.W_OK | os.X_OK)
+    path = Path(tempfile.mkdtemp(prefix="kdd-ipc-", dir=SHARED_MEMORY if memory_backed else None))
     if sandbox.is_root():
         mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={IPC_MB}m,mode=0700,uid={uid},gid={uid}",
                                   "kdd-ipc", str(path)], capture_output=True, text=True)

@@ -38,13 +38,16 @@ PROBE = textwrap.dedent("""
         seen["network"] = "connected"
     except OSError as error:
         seen["network"] = type(error).__name__
-    for folder in ("/home/student", "/tmp", "/data", "/usr"):
+    for folder in ("/home/student", "/tmp", "/dev/shm", "/data", "/usr"):
         try:
             with open(os.path.join(folder, "probe.txt"), "w") as handle:
                 handle.write("x")
             seen["writable " + folder] = True
+            with open(os.path.join(folder, "fill.bin"), "wb") as handle:  # more than the folder's size
+                handle.write(bytes(int(os.environ["FILL_BYTES"])))
+            seen["filled " + folder] = True
         except OSError:
-            seen["writable " + folder] = False
+            seen.setdefault("writable " + folder, False)
     # a detached child that would outlive the kernel if the sandbox let it
     subprocess.Popen(["sleep", "61.25"], start_new_session=True)  # the test looks for this exact command
     print(json.dumps(seen))
@@ -75,7 +78,8 @@ def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
     secrets_to_hide = [str(ROOT / "solutions"), str(ROOT / "autograder"), str(tmp_path), "/etc/shadow", "/root/.ssh"]
     uid = sandbox.claim_uid()  # reserved for this process: no grading run uses it meanwhile
     command = sandbox.command([sys.executable, "-c", PROBE, *secrets_to_hide], ipc_dir=None, data_dir=ROOT / "data",
-                              uid=uid, tmp_mb=16, env={"PORT": str(listener.getsockname()[1])})
+                              uid=uid, tmp_mb=16, env={"PORT": str(listener.getsockname()[1]),
+                                                                  "FILL_BYTES": str(17 * 2**20)})
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
@@ -90,7 +94,9 @@ def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
     assert set(seen["root"]) <= {"bin", "data", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "proc",
                                  "sbin", "tmp", "usr", *python_tops}, seen["root"]
     assert seen["cwd"] == sandbox.HOME
-    assert seen["writable /home/student"] and seen["writable /tmp"], seen
+    private = ("/home/student", "/tmp", "/dev/shm")
+    assert all(seen["writable " + folder] for folder in private), seen
+    assert not any(seen.get("filled " + folder) for folder in private), f"a private folder took 17 MB of 16: {seen}"
     assert not seen["writable /data"] and not seen["writable /usr"], seen
     if sandbox.is_root():
         assert seen["uid"] == uid and uid >= sandbox.UID_BASE, "the kernel must not run as root"
