@@ -24,7 +24,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode, default
 
-from . import sandbox
+from . import sandbox, watchdog
 from .messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT  # errors written here (shapes: there)
 
 LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
@@ -49,6 +49,9 @@ class LimitedKernelManager(AsyncKernelManager):
     uid = Integer(-1, help="The kernel's uid in the sandbox (sandbox.claim_uid).").tag(config=True)
     tmp_mb = Integer(256, help="Size of each of the sandbox's tmpfs folders (/tmp, /home/student).").tag(config=True)
     kernel_env = Dict(Unicode(), help="Extra environment of the kernel (thread counts).").tag(config=True)
+    watch_memory_mb = Integer(0, help="Kill the kernel's process tree past this memory (0: no watchdog), "
+                                      "where no cgroup limits it.").tag(config=True)
+    watch_threads = Integer(0, help="... or past this many threads (with watch_memory_mb).").tag(config=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -80,6 +83,10 @@ class LimitedKernelManager(AsyncKernelManager):
                                          tmp_mb=self.tmp_mb, env=dict(self.kernel_env))
         command = [sys.executable, LAUNCHER, *self.launcher_args, "--", *kernel_cmd]
         await super()._async_launch_kernel(command, **kw)
+        if self.watch_memory_mb:
+            watchdog.watch(self.provisioner.process.pid, memory_bytes=self.watch_memory_mb * 2**20,
+                           threads=self.watch_threads or 2**31, folders=[self.ipc_dir] if self.ipc_dir else [],
+                           on_kill=lambda why: self.log.warning("watchdog stopped the kernel: %s", why))
 
     _launch_kernel = _async_launch_kernel
 

@@ -71,7 +71,7 @@ def unavailable() -> str | None:
 def describe() -> str:
     """One line for logs and the summary: which sandbox grading runs in."""
     user = f"as a uid of its own from {UID_BASE}" if is_root() else "as the grader's user in a user namespace"
-    caveat = "" if is_root() else "; not root, so no memory cgroup: shared memory is not limited"
+    caveat = "" if is_root() else "; not root, so memory and threads are watched by the grader, not a cgroup"
     return f"bubblewrap sandbox ({user}; no network, private {HOME}, {TMP} and {SHM}, course data read-only{caveat})"
 
 

@@ -110,9 +110,12 @@ def autograde(job: dict) -> None:
         manager.tmp_mb = limits["disk_mb"]
         manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
         launcher_args.append("--sandboxed")
-        if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads, and all its
-            # memory with a cgroup (RLIMIT_DATA alone misses shared memory and the tmpfs folders)
-            launcher_args += ["--nproc", str(limits["processes"]), "--cgroup"]
+    if manager.sandboxed and sandbox.is_root():  # the kernel has a uid of its own: cap its processes and
+        # threads, and all its memory with a cgroup (RLIMIT_DATA alone misses shared memory and the tmpfs folders)
+        launcher_args += ["--nproc", str(limits["processes"]), "--cgroup"]
+    else:  # no cgroup and no uid of its own: a thread of this worker watches the kernel (watchdog.py)
+        manager.watch_memory_mb = limits["memory_mb"]
+        manager.watch_threads = limits["processes"]
     manager.launcher_args = launcher_args
     converter = Autograde(coursedir=CourseDirectory(config=config), config=config, log=LOG)
     converter.force = True

@@ -228,3 +228,61 @@ def test_one_huge_message_from_the_kernel_is_dropped_and_the_notebook_goes_on(ti
     errors = [output["ename"] for cell in json.loads(executed.read_text(encoding="utf-8"))["cells"]
               for output in cell.get("outputs", []) if output["output_type"] == "error"]
     assert errors == ["OutputLost"], f"the answer cell's one message should be dropped, not received: {errors}"
+
+
+# --- the watchdog, for kernels without a memory cgroup (grading without root) -----------------------------
+
+def test_watchdog_counts_shared_memory_memfd_and_folder_files(tmp_path):
+    from autograder import watchdog
+
+    (tmp_path / "junk.bin").write_bytes(bytes(50 * 2**20))
+    holder = textwrap.dedent("""
+        import mmap, os, sys, time
+        shared = mmap.mmap(-1, 200 * 2**20)  # shared anonymous memory: RLIMIT_DATA does not see it
+        shared.write(bytes(200 * 2**20))
+        os.write(os.memfd_create("held"), bytes(100 * 2**20))  # memory in a file, mapped nowhere
+        if os.fork() == 0:
+            time.sleep(60)
+        print("ready", flush=True)
+        time.sleep(60)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        tree = watchdog.process_tree(process.pid)
+        assert len(tree) == 2 and tree[0] == process.pid, tree
+        memory, threads = watchdog.usage(tree, [tmp_path])
+        assert memory >= 350 * 2**20 and threads >= 2, (memory // 2**20, threads)
+        killed = []
+        watchdog.watch(process.pid, memory_bytes=300 * 2**20, threads=1000, on_kill=killed.append).join(10)
+        assert process.wait(10) == -9 and killed and killed[0].startswith("memory"), killed
+        time.sleep(0.2)
+        assert watchdog.process_tree(process.pid) == [process.pid], "the forked child outlived the kill"
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+
+
+def test_a_kernel_without_a_cgroup_is_stopped_past_its_memory(tmp_path):
+    """The wiring: LimitedKernelManager starts the watchdog for its kernel (worker.py asks for it
+    whenever the kernel gets no cgroup); past the limit the kernel dies, as it would in a cgroup."""
+    from jupyter_core.utils import run_sync
+
+    from autograder.execute import LimitedKernelManager
+
+    manager = LimitedKernelManager(sandboxed=False, watch_memory_mb=400, watch_threads=1000, launcher_args=[
+        "--memory-mb", "2048", "--file-mb", "16", "--threads", "1", "--pidfile", str(tmp_path / "kernel.pid")])
+    run_sync(manager.start_kernel)()
+    client = manager.client()
+    client.start_channels()
+    try:
+        run_sync(client.wait_for_ready)(timeout=60)
+        client.execute("import mmap\nheld = mmap.mmap(-1, 600 * 2**20)\nheld.write(bytes(600 * 2**20))")
+        deadline = time.monotonic() + 30
+        while run_sync(manager.is_alive)() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not run_sync(manager.is_alive)(), "the kernel held 600 MB of shared memory past a 400 MB limit"
+    finally:
+        client.stop_channels()
+        run_sync(manager.shutdown_kernel)(now=True)
