@@ -7,6 +7,7 @@ Limits are inherited through the sandbox by the kernel and everything it starts.
 """
 
 import argparse
+import functools
 import os
 import resource
 import signal
@@ -45,6 +46,24 @@ def memory_cgroup(name: str, limit_bytes: int) -> Path | None:
             pass
         return None
     return folder
+
+
+@functools.lru_cache(maxsize=1)
+def memory_cgroups_work() -> bool:
+    """Whether memory_cgroup can work here (root, a memory controller, a writable cgroup tree)."""
+    if os.geteuid() != 0:
+        return False
+    probe = CGROUP_V2 if (CGROUP_V2 / "cgroup.controllers").exists() else CGROUP_V1
+    folder = probe / f"kdd-probe-{os.getpid()}"
+    try:
+        folder.mkdir()
+    except OSError:
+        return False
+    try:
+        names = ("memory.max",) if probe == CGROUP_V2 else ("memory.limit_in_bytes",)
+        return all((folder / name).exists() for name in names)
+    finally:
+        folder.rmdir()
 
 
 def main(argv: list[str]) -> None:

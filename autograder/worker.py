@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import sandbox, speedups
 from .jobs import IPC_PATH, PID_PATH, remove_ipc_folder
-from .kernel_launcher import THREAD_VARIABLES
+from .kernel_launcher import THREAD_VARIABLES, memory_cgroups_work
 
 speedups.apply()
 
@@ -110,10 +110,11 @@ def autograde(job: dict) -> None:
         manager.tmp_mb = limits["disk_mb"]
         manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
         launcher_args.append("--sandboxed")
-    if manager.sandboxed and sandbox.is_root():  # the kernel has a uid of its own: cap its processes and
-        # threads, and all its memory with a cgroup (RLIMIT_DATA alone misses shared memory and the tmpfs folders)
-        launcher_args += ["--nproc", str(limits["processes"]), "--cgroup"]
-    else:  # no cgroup and no uid of its own: a thread of this worker watches the kernel (watchdog.py)
+    if manager.sandboxed and sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
+        launcher_args += ["--nproc", str(limits["processes"])]
+    if manager.sandboxed and memory_cgroups_work():  # all its memory (RLIMIT_DATA misses shared memory, tmpfs)
+        launcher_args.append("--cgroup")
+    else:  # not root, or read-only cgroups (containers): a thread of this worker watches the kernel instead
         manager.watch_memory_mb = limits["memory_mb"]
         manager.watch_threads = limits["processes"]
     manager.launcher_args = launcher_args
