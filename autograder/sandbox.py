@@ -3,11 +3,11 @@
 Inside, the kernel sees only what it needs to run: the system's `/usr`, a few files of `/etc`
 (libraries, fonts), the Python installation and the virtual environment (read-only), the course's
 `data/` at `/data` (read-only), and three private, size-limited tmpfs folders, `/home/student` (its
-working folder and HOME), `/tmp` and `/dev/shm`. It has its own process, network, IPC and host-name namespaces:
-no network at all (its loopback is its own, so nothing on the host's 127.0.0.1 is reachable), no
-view of other processes, and when the kernel's sandbox ends every process started in it ends too.
-The grader talks to the kernel through Unix sockets in one private folder (`ipc_dir`), the only
-host folder the kernel can write.
+working folder and HOME), `/tmp` and `/dev/shm`. It has its own process, network, IPC and host-name
+namespaces: no network at all (its loopback is its own, so nothing on the host's 127.0.0.1 is
+reachable), no view of other processes, and when the kernel's sandbox ends every process started
+in it ends too. The grader talks to the kernel through Unix sockets in one private folder
+(`ipc_dir`), the only host folder the kernel can write.
 
 When the grader runs as root, the kernel also runs as an unprivileged user of its own
 (a uid/gid from UID_BASE on that no other grading process on the machine holds, see `claim_uid`;

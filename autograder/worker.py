@@ -110,8 +110,8 @@ def autograde(job: dict) -> None:
         manager.tmp_mb = limits["disk_mb"]
         manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
         launcher_args.append("--sandboxed")
-    if manager.sandboxed and sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
-        launcher_args += ["--nproc", str(limits["processes"])]
+        if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
+            launcher_args += ["--nproc", str(limits["processes"])]
     if manager.sandboxed and memory_cgroups_work():  # all its memory (RLIMIT_DATA misses shared memory, tmpfs)
         launcher_args.append("--cgroup")
     else:  # not root, or read-only cgroups (containers): a thread of this worker watches the kernel instead

@@ -77,9 +77,9 @@ def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
     listener.setblocking(False)
     secrets_to_hide = [str(ROOT / "solutions"), str(ROOT / "autograder"), str(tmp_path), "/etc/shadow", "/root/.ssh"]
     uid = sandbox.claim_uid()  # reserved for this process: no grading run uses it meanwhile
+    env = {"PORT": str(listener.getsockname()[1]), "FILL_BYTES": str(17 * 2**20)}  # 1 MB more than tmp_mb
     command = sandbox.command([sys.executable, "-c", PROBE, *secrets_to_hide], ipc_dir=None, data_dir=ROOT / "data",
-                              uid=uid, tmp_mb=16, env={"PORT": str(listener.getsockname()[1]),
-                                                                  "FILL_BYTES": str(17 * 2**20)})
+                              uid=uid, tmp_mb=16, env=env)
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
