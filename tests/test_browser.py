@@ -59,8 +59,15 @@ def test_navigate_from_home_to_a_chapter_with_its_colab_link(page, base_url):
     assert colab.get_attribute("href") == colab_url(source_of(chapter["file"]))
 
 
-def test_search_finds_gradienttape(page, base_url):
-    page.goto(f"{base_url}/search.html?q=GradientTape")
+def test_the_one_search_box_finds_gradienttape(page, base_url):
+    page.goto(f"{base_url}/{first_chapter()['file']}.html")
+    boxes = page.locator(".search-button-field")
+    visible = [boxes.nth(i) for i in range(boxes.count()) if boxes.nth(i).is_visible()]
+    assert len(visible) == 1, f"a reader should see one search box, not {len(visible)}"
+    visible[0].click()
+    page.keyboard.type("GradientTape")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search.html?q=GradientTape*")
     results = page.locator("#search-results ul.search li a")
     results.first.wait_for(timeout=15000)
     hits = [results.nth(i).get_attribute("href") for i in range(results.count())]
