@@ -82,3 +82,20 @@ def test_notebook_pages_offer_colab_and_download(site):
             html = (site / (entry["file"] + ".html")).read_text(encoding="utf-8")
             assert colab_url(source) in html, f"{entry['file']}.html has no Colab link {colab_url(source)}"
             assert f"_sources/{entry['file']}.ipynb" in html, f"{entry['file']}.html has no .ipynb download"
+
+
+@pytest.mark.site
+def test_links_to_a_section_land_on_it(site):
+    """A link like `01-...ipynb#variables` (the glossary has many) must name a section that exists."""
+    ids = {page.resolve(): set(re.findall(r'\bid="([^"]+)"', page.read_text(encoding="utf-8")))
+           for page in site.rglob("*.html")}
+    link = re.compile(r'<a class="reference internal" href="([^"#]*\.html)#([^"]+)"')
+    broken, checked = [], 0
+    for entry in toc_entries():
+        page = site / (entry["file"] + ".html")
+        for href, anchor in link.findall(page.read_text(encoding="utf-8")):
+            checked += 1
+            if anchor not in ids.get((page.parent / href).resolve(), set()):
+                broken.append(f"{entry['file']}: {href}#{anchor}")
+    assert checked, "no links to sections found: has the theme changed its link markup?"
+    assert not broken, "links to sections that do not exist:\n" + "\n".join(broken)
