@@ -19,10 +19,8 @@ of date; ``--no-validate`` skips the validation (which runs every notebook).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import logging
-import os
 import re
 import sys
 import tempfile
@@ -139,20 +137,8 @@ def generate_in_course(course: Path, assignment: str) -> Path:
     coursedir = CourseDirectory(config=config)
     converter = GenerateAssignment(coursedir=coursedir, config=config)
     converter.log.setLevel(logging.ERROR)
-    with tools_on_path():
-        converter.start()
+    converter.start()
     return release_path(assignment, Path(course))
-
-
-@contextlib.contextmanager
-def tools_on_path():
-    """nbgrader's gradebook runs the `alembic` command: find it next to this interpreter (a venv's bin/)."""
-    original = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), original])
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = original
 
 
 def generate(notebook: nbformat.NotebookNode, assignment: str) -> str:
@@ -176,8 +162,7 @@ def validate(assignment: str, root: Path = REPO, *, student_version: bool = True
     for path, invert in checks:
         validator = Validator(invert=invert)
         validator.log.setLevel(logging.WARNING)
-        with tools_on_path():
-            results = validator.validate(str(path))
+        results = validator.validate(str(path))
         relative = path.relative_to(root)
         for cell in results.get("failed", []):
             problems.append(f"{relative}: this graded cell does not score full marks with the reference "
