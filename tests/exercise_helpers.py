@@ -10,8 +10,9 @@ Grading goes through `autograder.grade.grade`, what `python -m autograder grade`
 to grade (the catalogue, the reference answers and the blank student version of every assignment) is
 written as `<folder>/<student>/<file>.ipynb` and ONE `grade` call grades them all, in the sandbox, with
 the trusted check (autograder/checks/). The session fixture `exercise_grades` does that once per test
-run for every test module that declares `pytest_plugins = ["exercise_helpers"]`; KDD_GRADING_WORKERS
-sets the number of workers (default 2).
+run for every test module that declares `pytest_plugins = ["exercise_helpers"]`, for the assignments
+that the selected tests need (`pytest -k rmse_metric` grades only that one); KDD_GRADING_WORKERS sets the
+number of workers (default 2).
 
 Run `python tests/exercise_helpers.py` to grade the whole catalogue and print the score table.
 """
@@ -216,11 +217,28 @@ def grade_catalogue(workdir: Path, assignments=release.ASSIGNMENTS, workers: int
     return Grades(outcome, graded_as, time.perf_counter() - started)
 
 
+def needed_assignments(items) -> list[str]:
+    """The assignments whose grades the selected tests use: all of them unless every such test names its
+    assignment (parameter `assignment`, or `entry` of the catalogue), so `-k rmse_metric` grades one."""
+    needed = set()
+    for item in items:
+        if "exercise_grades" not in getattr(item, "fixturenames", ()):
+            continue
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        assignment = params.get("assignment") or getattr(params.get("entry"), "assignment", None)
+        if assignment is None:
+            return list(release.ASSIGNMENTS)
+        needed.add(assignment)
+    return [assignment for assignment in release.ASSIGNMENTS if assignment in needed]
+
+
 @pytest.fixture(scope="session")
-def exercise_grades(tmp_path_factory) -> Grades:
-    """Every planned notebook of every assignment, graded once per test run (see the module docstring)."""
+def exercise_grades(request, tmp_path_factory) -> Grades:
+    """The planned notebooks of the assignments the selected tests need (normally every assignment),
+    graded once per test run (see the module docstring)."""
     workers = int(os.environ.get("KDD_GRADING_WORKERS", "2"))
-    grades = grade_catalogue(tmp_path_factory.mktemp("exercise-grades"), workers=workers)
+    assignments = needed_assignments(request.session.items)
+    grades = grade_catalogue(tmp_path_factory.mktemp("exercise-grades"), assignments, workers=workers)
     print(f"\ngraded {len(grades.outcome.rows)} notebooks in {grades.seconds:.0f} s with {workers} workers")
     print(score_table(grades))
     return grades

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+import types
 
 import nbformat
 import pytest
@@ -154,6 +155,19 @@ def test_catalogue_is_big_enough():
         targeted = {task for entry in wrong for task in entry.loses}
         assert targeted == set(helpers.tasks(assignment)), (
             f"{assignment}: no known-wrong answer targets {sorted(set(helpers.tasks(assignment)) - targeted)}")
+
+
+def test_a_selection_of_tests_grades_only_the_assignments_it_needs():
+    def item(fixtures, **params):
+        return types.SimpleNamespace(fixturenames=fixtures, callspec=types.SimpleNamespace(params=params))
+
+    rmse, loss = WRONG[0].assignment, "loss_history"
+    assert helpers.needed_assignments([item(["exercise_grades"], entry=WRONG[0]),
+                                       item(["exercise_grades", "assignment"], assignment=loss),
+                                       item(["tmp_path"], assignment="train_step")]) == [rmse, loss]
+    assert helpers.needed_assignments([item(["exercise_grades"])]) == list(ASSIGNMENTS), (
+        "a test that names no assignment needs them all")
+    assert helpers.needed_assignments([]) == []
 
 
 # --- the sources under nbgrader and nbval (slow) ----------------------------------------------------------
