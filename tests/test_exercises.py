@@ -161,10 +161,10 @@ def test_a_selection_of_tests_grades_only_the_assignments_it_needs():
     def item(fixtures, **params):
         return types.SimpleNamespace(fixturenames=fixtures, callspec=types.SimpleNamespace(params=params))
 
-    rmse, loss = WRONG[0].assignment, "loss_history"
-    assert helpers.needed_assignments([item(["exercise_grades"], entry=WRONG[0]),
-                                       item(["exercise_grades", "assignment"], assignment=loss),
-                                       item(["tmp_path"], assignment="train_step")]) == [rmse, loss]
+    rmse_entry = next(entry for entry in WRONG if entry.assignment == "rmse_metric")
+    assert helpers.needed_assignments([item(["exercise_grades", "assignment"], assignment="loss_history"),
+                                       item(["exercise_grades"], entry=rmse_entry),
+                                       item(["tmp_path"], assignment="train_step")]) == ["rmse_metric", "loss_history"]
     assert helpers.needed_assignments([item(["exercise_grades"])]) == list(ASSIGNMENTS), (
         "a test that names no assignment needs them all")
     assert helpers.needed_assignments([]) == []
