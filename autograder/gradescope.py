@@ -58,6 +58,12 @@ def _requirements(course: Course) -> str:
     return "\n".join(pins[name] for name in NEEDED) + "\n"
 
 
+def package_files() -> list[Path]:
+    """Every file of this package a grading run reads: its modules, subpackages (checks/) and README."""
+    return sorted(path for path in PACKAGE.rglob("*") if path.is_file() and "__pycache__" not in path.parts
+                  and (path.suffix == ".py" or path.name == "README.md"))
+
+
 def build(course: Course, assignment: str, out: Path) -> Path:
     """Write the Gradescope bundle for one assignment to `out` (a .zip)."""
     spec = course.spec(assignment)
@@ -66,9 +72,8 @@ def build(course: Course, assignment: str, out: Path) -> Path:
         "run_autograder": (RUN_AUTOGRADER.format(assignment=assignment).encode(), 0o755),
         "requirements.txt": (_requirements(course).encode(), 0o644),
     }
-    for path in sorted(PACKAGE.glob("*.py")) + [PACKAGE / "README.md"]:
-        if path.exists():
-            files[f"autograder/{path.name}"] = (path.read_bytes(), 0o644)
+    for path in package_files():
+        files[f"autograder/{path.relative_to(PACKAGE).as_posix()}"] = (path.read_bytes(), 0o644)
     if course.config_file is not None:
         files["course/nbgrader_config.py"] = (course.config_file.read_bytes(), 0o644)
     source_name = course.source_dir.name

@@ -66,3 +66,20 @@ def test_empty_submission_still_gets_results():
 
     results = results_json([], seconds=1.2)
     assert results["score"] == 0 and "No notebook (.ipynb) was found" in results["output"], results
+
+
+def test_bundle_carries_the_whole_package_with_its_trusted_checks(tmp_path):
+    """Inside Gradescope the trusted check is read from the bundled package: every module, checks/ too."""
+    bundle = build(Course(ROOT), "rmse_metric", tmp_path / "autograder.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+        archive.extractall(tmp_path / "source")
+    package = ROOT / "autograder"
+    wanted = {f"autograder/{path.relative_to(package).as_posix()}" for path in package.rglob("*.py")
+              if "__pycache__" not in path.parts}
+    assert "autograder/checks/rmse_metric.py" in wanted, "the repository's rmse_metric check moved: update this test"
+    assert not wanted - names, f"the bundle lacks {sorted(wanted - names)}"
+    from autograder import trusted
+
+    check = trusted.load("rmse_metric", tmp_path / "source" / "autograder" / "checks")
+    assert check is not None and check.tasks, "the bundled package has no trusted check for rmse_metric"
