@@ -34,7 +34,7 @@ from .intake import UsageError, receive, submission_order
 from .limits import Limits, threads_per_worker
 from .progress import Progress, summary
 
-GRADER_VERSION = "3"  # bump when a change to grading could change a score (invalidates cached results)
+GRADER_VERSION = "4"  # bump when a change to grading could change a score (invalidates cached results)
 
 
 @dataclass
@@ -115,7 +115,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         plans = {name: trusted.plan(name, specs[name].source_sha256, state)
                  for name in sorted({item.assignment for item in gradable})}
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, sandboxed,
-                             plans, state)
+                             plans)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
                               key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
@@ -171,11 +171,11 @@ def _choose(items: list[_Item]) -> tuple[list[_Item], int]:
 
 def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
-               sandboxed: bool, plans: dict[str, trusted.Plan], state: Path) -> dict[int, dict]:
+               sandboxed: bool, plans: dict[str, trusted.Plan]) -> dict[int, dict]:
     """Results for every valid item: from results/ when graded before, otherwise graded now.
 
-    An assignment whose trusted check has no reference values yet gets a reference job first: its
-    source notebook, graded the same way, with the same probes.
+    Submissions whose trusted check has no reference values yet get reference jobs: the assignment's
+    source notebook, graded the same way, with the probes of up to REFERENCE_BATCH submissions' seeds.
     """
     results: dict[int, dict] = {}
     todo: dict[str, list[_Item]] = {}
@@ -188,7 +188,12 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
             outcome.reused += 1
         else:
             todo.setdefault(key, []).append(item)  # identical notebooks are graded once
-    references = [name for name, current in plans.items() if current.check and current.expected is None]
+    seeds: dict[str, set[int]] = {}  # assignment -> the seeds whose reference values are still missing
+    for item in items:
+        current = plans[item.assignment]
+        if current.check is not None and current.expected_for(item.entry["sha256"]) is None:
+            seeds.setdefault(item.assignment, set()).add(current.seed(item.entry["sha256"]))
+    references = [(name, batch) for name in sorted(seeds) for batch in _batches(sorted(seeds[name]))]
     if not todo and not references:
         return results
     from . import gradebook, jobs
@@ -198,23 +203,29 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
     pool = WorkerPool(min(workers, len(todo) + len(references)), work / "logs")
     try:
         templates = {name: gradebook.template(specs[name], _template_cache(course, out), course.config_file)
-                     for name in sorted({group[0].assignment for group in todo.values()} | set(references))}
+                     for name in sorted({group[0].assignment for group in todo.values()} | set(seeds))}
 
-        def job(key: str, spec: AssignmentSpec, notebook: Path, context: dict) -> Job:
+        def job(key: str, spec: AssignmentSpec, notebook: Path, probe_seeds: list[int], context: dict) -> Job:
             workdir = work / key
             current = plans[spec.name]
-            nonce = jobs.prepare(workdir, spec, templates[spec.name], notebook, course.root / "data",
-                                 (current.check, current.seed) if current.check else None)
+            nonces = jobs.prepare(workdir, spec, templates[spec.name], notebook, course.root / "data",
+                                  (current.check, probe_seeds) if current.check else None)
             payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
                        "config_file": str(course.config_file) if course.config_file else None,
                        "limits": asdict(limits), "threads": threads_per_worker(workers),
                        "sandbox": sandboxed, "data_dir": str((course.root / "data").resolve())}
-            return Job(payload, limits.hard_seconds + 30, {"key": key, "spec": spec, "nonce": nonce, **context})
+            return Job(payload, limits.hard_seconds + 30,
+                       {"key": key, "spec": spec, "nonces": nonces, "seeds": probe_seeds, **context})
 
-        queue = [job(key, specs[group[0].assignment], archive.blob(group[0].entry["sha256"]), {"group": group})
-                 for key, group in todo.items()]
-        reference_jobs = [job(f"reference-{name}", specs[name], specs[name].notebook, {"reference": name})
-                          for name in references]
+        def student_job(key: str, group: list[_Item]) -> Job:
+            first = group[0]
+            current = plans[first.assignment]
+            probe_seeds = [current.seed(first.entry["sha256"])] if current.check else []
+            return job(key, specs[first.assignment], archive.blob(first.entry["sha256"]), probe_seeds, {"group": group})
+
+        queue = [student_job(key, group) for key, group in todo.items()]
+        reference_jobs = [job(f"reference-{name}-{index}", specs[name], specs[name].notebook, batch,
+                              {"reference": name}) for index, (name, batch) in enumerate(references)]
         # sandboxed, reference values are out of the kernels' reach: compute them first; without the sandbox,
         # last, so that they are not on disk while student code runs
         queue = reference_jobs + queue if sandboxed else queue + reference_jobs
@@ -225,7 +236,8 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
             if "reference" in job.context:
                 name = job.context["reference"]
                 if result["status"] == "graded":
-                    trusted.record_reference(state, name, plans[name], result["trusted"])
+                    for seed, observed in zip(job.context["seeds"], result["trusted"]):
+                        trusted.record_reference(name, plans[name], seed, observed)
                 else:
                     plans[name].problem = (f"the reference solution of '{name}' could not be graded for the "
                                            f"trusted check: {result['error']}")
@@ -240,6 +252,11 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
     finally:
         pool.close()
     return results
+
+
+def _batches(seeds: list[int]) -> list[list[int]]:
+    """Seeds in groups of at most REFERENCE_BATCH, one reference job each."""
+    return [seeds[start:start + trusted.REFERENCE_BATCH] for start in range(0, len(seeds), trusted.REFERENCE_BATCH)]
 
 
 def _state_dir(course: Course, out: Path) -> Path:
@@ -265,12 +282,12 @@ def _result(job: Job, reply: dict, out: Path) -> dict:
     executed = jobs.autograded_notebook(job.workdir, spec)
     if reply.get("ok") and executed.exists():
         try:
-            tests, note, observed = jobs.collect(job.workdir, spec, job.context["nonce"])
+            tests, note, observed = jobs.collect(job.workdir, spec, job.context["nonces"])
         except Exception as error:  # a gradebook nbgrader left incomplete: report, keep the folder
             return {"status": "failed", "tests": [], "error": f"nbgrader's results could not be read ({error})"}
         # nbgrader's verdicts and, as plain data, what the trusted check's probes printed (scored in _row)
         result = {"status": "graded", "tests": tests, "error": note, "seconds": reply.get("seconds"),
-                  "trusted": observed}
+                  "trusted": observed if "reference" in job.context else (observed or [{}])[0]}
         if "reference" not in job.context:
             key = job.context["key"]
             atomic_write(out / "results" / f"{key}.ipynb", executed.read_bytes())
@@ -309,13 +326,14 @@ def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None, pla
     current = plans.get(item.assignment)
     if item.failure:
         result = {"status": "failed", "tests": [], "error": item.failure}
-    elif current is not None and current.problem:
+    elif current is not None and current.problem and current.expected_for(entry["sha256"]) is None:
         result = {"status": "failed", "tests": [], "error": current.problem}
     assert result is not None, "a valid submission without a result"
     row["status"] = result["status"]
     row["tests"] = result["tests"]
     if result["status"] == "graded" and current is not None:
-        row["tests"], row["flags"] = trusted.apply(item.assignment, result["tests"], result.get("trusted"), current)
+        row["tests"], row["flags"] = trusted.apply(item.assignment, result["tests"], result.get("trusted"), current,
+                                                   entry["sha256"])
     if result["status"] == "graded":
         row["score"] = float(sum(test["score"] for test in row["tests"]))
         row["error"] = result["error"]

@@ -38,11 +38,12 @@ WITHHELD = "(the message is not shown because it quotes hidden test code)"
 
 
 def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Path, data_dir: Path | None,
-            probes: tuple[Check, int] | None = None) -> str | None:
+            probes: tuple[Check, list[int]] | None = None) -> list[str]:
     """Create a job folder for grading `submission` as assignment `spec`.
 
-    With `probes` (a check and its seed), the trusted check's probe cells are added to the job's copy
-    of the notebook; the nonce that marks their output is returned.
+    With `probes` (a check and its seeds: one for a submission, several for a reference job), the
+    trusted check's probe cells are added to the job's copy of the notebook; the nonces that mark
+    each seed's output are returned.
     """
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -56,15 +57,15 @@ def prepare(workdir: Path, spec: AssignmentSpec, template: Path, submission: Pat
 
     notebook = json.loads(submission.read_bytes())
     restore_grading_metadata(notebook, json.loads((template / RELEASED).read_bytes()))
-    nonce = None
+    nonces: list[str] = []
     if probes is not None:
-        check, seed = probes
-        nonce = trusted.add_probes(notebook, check, seed, {test.grade_id.removeprefix(f"{name}-"): test.grade_id
+        check, seeds = probes
+        nonces = trusted.add_probes(notebook, check, seeds, {test.grade_id.removeprefix(f"{name}-"): test.grade_id
                                                            for test in spec.tests})
     target.write_text(json.dumps(notebook, ensure_ascii=False), encoding="utf-8")
     if data_dir is not None and data_dir.is_dir():
         (workdir / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
-    return nonce
+    return nonces
 
 
 def restore_grading_metadata(notebook: dict, released: dict) -> None:
@@ -151,8 +152,9 @@ def _kill_kernel(workdir: Path) -> None:
         pass
 
 
-def collect(workdir: Path, spec: AssignmentSpec, nonce: str | None = None) -> tuple[list[dict], str | None, dict]:
-    """nbgrader's per-test results, a note when a limit stopped the notebook, and the probes' output."""
+def collect(workdir: Path, spec: AssignmentSpec, nonces: list[str]) -> tuple[list[dict], str | None, list[dict]]:
+    """nbgrader's per-test results, a note when a limit stopped the notebook, and the probes' output
+    for each nonce."""
     from nbgrader.api import Gradebook, MissingEntry
 
     notebook_path = autograded_notebook(workdir, spec)
@@ -182,7 +184,7 @@ def collect(workdir: Path, spec: AssignmentSpec, nonce: str | None = None) -> tu
                                patterns=spec.message_patterns(test.grade_id)),
         })
     own_cells = [cell for cell in cells if trusted.METADATA not in cell.get("metadata", {})]
-    return tests, limit_note(own_cells), trusted.observations(executed, nonce) if nonce else {}
+    return tests, limit_note(own_cells), [trusted.observations(executed, nonce) for nonce in nonces]
 
 
 def _clean(text: str, hidden: frozenset[str]) -> str:

@@ -8,6 +8,13 @@ solution, in a kernel of its own, with the same seed. This process compares the 
 confirmed when every value agrees. A student whose kernel lies can print anything, but only values
 computed correctly on those fresh inputs agree with the reference.
 
+Every submission has a seed of its own: an HMAC of the submitted notebook's bytes (and the check's
+and source's versions) under a secret that only the grader can read. Student code may learn its
+seed while it runs and print it, but values computed for it are useless to any other notebook: a
+notebook that carries them has other bytes, hence another seed. The reference values for a seed
+are computed in reference jobs (the source notebook with one set of probe cells per seed, at most
+REFERENCE_BATCH seeds a job) and kept in the grader's private state, one file per seed.
+
 Each assignment's probes are `checks/<assignment>.py`: module-level imports and helpers, and one
 function `check_<task>(rng, ns)` per graded task, where `rng` is a NumPy generator seeded for this
 grading and `ns` is the notebook's global namespace (a probe that changes `ns` puts it back). A
@@ -26,7 +33,7 @@ import json
 import math
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .files import atomic_write
@@ -34,6 +41,7 @@ from .files import atomic_write
 CHECKS = Path(__file__).with_name("checks")
 METADATA = "kdd_trusted_check"  # cell metadata key of a probe cell: {"task": ..., "nonce": ...}
 RTOL, ATOL = 1e-4, 1e-6  # float tolerance between the student's values and the reference's
+REFERENCE_BATCH = 12  # seeds probed by one reference job (each adds its probes' time to that job)
 
 PROBE_CELL = '''\
 # Added by the grader: its trusted check of task {task!r}.
@@ -83,20 +91,22 @@ def secret(folder: Path) -> bytes:
     return path.read_text(encoding="ascii").strip().encode("ascii")
 
 
-def seed(key: bytes, check: Check, source_sha256: str) -> int:
-    """The seed of one assignment's probes: unpredictable without the secret, stable for reruns."""
-    digest = hmac.new(key, f"{check.assignment}|{check.sha256}|{source_sha256}".encode(), hashlib.sha256)
-    return int.from_bytes(digest.digest()[:8], "big")
+def seed(key: bytes, check: Check, source_sha256: str, submission_sha256: str) -> int:
+    """The seed of one submission's probes: unpredictable without the secret, different for every
+    notebook (its bytes are part of it), the same for reruns of the same bytes."""
+    text = f"{check.assignment}|{check.sha256}|{source_sha256}|{submission_sha256}"
+    return int.from_bytes(hmac.new(key, text.encode(), hashlib.sha256).digest()[:8], "big")
 
 
 def fingerprint(check: Check, seed_value: int) -> str:
-    """Names a seed and check version without revealing the seed (part of cache keys)."""
+    """Names a seed and check version without revealing the seed (cache keys, reference files)."""
     return hashlib.sha256(f"{check.sha256}|{seed_value}".encode()).hexdigest()[:16]
 
 
-def add_probes(notebook: dict, check: Check, seed_value: int, test_ids: dict[str, str]) -> str:
-    """Insert a probe cell after each task's test cell (`test_ids`: task -> grade id); return the nonce."""
-    nonce = "kdd-trusted-" + secrets.token_hex(8)
+def add_probes(notebook: dict, check: Check, seeds: list[int], test_ids: dict[str, str]) -> list[str]:
+    """Insert after each task's test cell (`test_ids`: task -> grade id) one probe cell per seed, and
+    drop cells posing as probe cells; return the nonce that marks each seed's output."""
+    nonces = ["kdd-trusted-" + secrets.token_hex(8) for _ in seeds]
     cells = [cell for cell in notebook["cells"] if METADATA not in cell.get("metadata", {})]
     by_grade_id = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"): index
                    for index, cell in enumerate(cells)}
@@ -104,12 +114,13 @@ def add_probes(notebook: dict, check: Check, seed_value: int, test_ids: dict[str
         index = by_grade_id.get(test_ids.get(task))
         if index is None:
             continue  # detect.py rejects notebooks without their test cells; nothing to probe here
-        source = PROBE_CELL.format(task=task, source=check.source, seed=seed_value, nonce=nonce)
-        cells.insert(index + 1, {"cell_type": "code", "id": uuid.uuid4().hex[:16], "execution_count": None,
-                                 "metadata": {METADATA: {"task": task, "nonce": nonce}}, "outputs": [],
-                                 "source": source})
+        probes = [{"cell_type": "code", "id": uuid.uuid4().hex[:16], "execution_count": None,
+                   "metadata": {METADATA: {"task": task, "nonce": nonce}}, "outputs": [],
+                   "source": PROBE_CELL.format(task=task, source=check.source, seed=value, nonce=nonce)}
+                  for value, nonce in zip(seeds, nonces)]
+        cells[index + 1:index + 1] = probes
     notebook["cells"] = cells
-    return nonce
+    return nonces
 
 
 def observations(notebook: dict, nonce: str) -> dict[str, dict]:
@@ -178,35 +189,47 @@ def verdict(observed: dict | None, expected: dict) -> str | None:
 
 @dataclass
 class Plan:
-    """The trusted check of one assignment in one `grade` run."""
+    """The trusted check of one assignment in one `grade` run: seeds, and reference values per seed."""
 
     check: Check | None
-    seed: int = 0
-    fingerprint: str = "unchecked"
-    expected: dict | None = None  # task -> the reference's observation, once known
-    problem: str | None = None  # the check failed on the reference solution (the instructor must fix it)
+    key: bytes = b""  # the grader's secret
+    source_sha256: str = ""
+    folder: Path | None = None  # where reference values are kept, one file per seed
+    fingerprint: str = "unchecked"  # names the check version and secret (part of result cache keys)
+    expected: dict[str, dict] = field(default_factory=dict)  # seed fingerprint -> task -> observation
+    problem: str | None = None  # a reference job failed (the instructor must look)
+
+    def seed(self, submission_sha256: str) -> int:
+        assert self.check is not None
+        return seed(self.key, self.check, self.source_sha256, submission_sha256)
+
+    def probe_id(self, seed_value: int) -> str:
+        assert self.check is not None
+        return fingerprint(self.check, seed_value)
+
+    def expected_for(self, submission_sha256: str) -> dict | None:
+        """The reference's observations for this submission's seed, when computed (now or before)."""
+        if self.check is None:
+            return None
+        probe = self.probe_id(self.seed(submission_sha256))
+        if probe not in self.expected and self.folder is not None and (self.folder / f"{probe}.json").exists():
+            self.expected[probe] = json.loads((self.folder / f"{probe}.json").read_text(encoding="utf-8"))
+        return self.expected.get(probe)
 
 
 def plan(assignment: str, source_sha256: str, state: Path) -> Plan:
-    """Seed and (when computed before) reference values of an assignment's check; `state` is private."""
+    """The check of an assignment, its secret and where its reference values live; `state` is private."""
     check = load(assignment)
     if check is None:
         return Plan(None)
-    seed_value = seed(secret(state), check, source_sha256)
-    result = Plan(check, seed_value, fingerprint(check, seed_value))
-    path = reference_path(state, assignment, result.fingerprint)
-    if path.exists():
-        result.expected = json.loads(path.read_text(encoding="utf-8"))
-    return result
+    key = secret(state)
+    version = fingerprint(check, seed(key, check, source_sha256, ""))
+    return Plan(check, key, source_sha256, state / "trusted" / f"{assignment}-{version}", version)
 
 
-def reference_path(state: Path, assignment: str, fingerprint_value: str) -> Path:
-    return state / "trusted" / f"{assignment}-{fingerprint_value}.json"
-
-
-def record_reference(state: Path, assignment: str, current: Plan, observed: dict[str, dict]) -> None:
-    """Keep the reference solution's observations, or say why the check cannot be used."""
-    assert current.check is not None
+def record_reference(assignment: str, current: Plan, seed_value: int, observed: dict[str, dict]) -> None:
+    """Keep the reference solution's observations for one seed, or say why the check cannot be used."""
+    assert current.check is not None and current.folder is not None
     broken = {task: observed.get(task, {"error": "did not run"}).get("error") for task in current.check.tasks
               if "value" not in observed.get(task, {})}
     if broken:
@@ -214,25 +237,28 @@ def record_reference(state: Path, assignment: str, current: Plan, observed: dict
         current.problem = (f"the trusted check of '{assignment}' does not work on the reference solution (task "
                            f"{task}: {error}); fix autograder/checks/{assignment}.py")
         return
-    current.expected = observed
-    atomic_write(reference_path(state, assignment, current.fingerprint), json.dumps(observed, indent=1))
+    probe = current.probe_id(seed_value)
+    current.expected[probe] = observed
+    atomic_write(current.folder / f"{probe}.json", json.dumps(observed, indent=1))
 
 
-def apply(assignment: str, tests: list[dict], observed: dict | None, current: Plan) -> tuple[list[dict], list[str]]:
+def apply(assignment: str, tests: list[dict], observed: dict | None, current: Plan,
+          submission_sha256: str) -> tuple[list[dict], list[str]]:
     """The tests with each task's score capped by the trusted check, and flags where the two disagree."""
     unchecked = [{**test, "trusted": None} for test in tests]
     if current.check is None:
         return unchecked, [f"'{assignment}' has no trusted check (autograder/checks/{assignment}.py): the score "
                            "is nbgrader's alone, which student code can fool"]
-    if current.expected is None:  # the reference is not known yet (progress lines only)
+    expected = current.expected_for(submission_sha256)
+    if expected is None:  # the reference is not known yet (progress lines only)
         return unchecked, []
     capped, flags = [], []
     for test in unchecked:
         task = test["name"].removeprefix(f"{assignment}-")
-        if task not in current.expected:
+        if task not in expected:
             capped.append(test)
             continue
-        why = verdict((observed or {}).get(task), current.expected[task])
+        why = verdict((observed or {}).get(task), expected[task])
         test["trusted"] = why is None
         if why is not None and test["score"] > 0:
             flags.append(f"{test['name']}: nbgrader gave {test['score']:g} point(s) but the trusted check did not "

@@ -579,6 +579,29 @@ def spoof(lines):
 get_ipython().input_transformers_cleanup.append(spoof)
 ''' + STUB
 
+# Replays values the reference solution computed for ANOTHER submission's probes (a student with a
+# working solution leaked that submission's seed and ran the check on it): each probe cell prints them
+# instead of running, and the tests are skipped. @STOLEN@ is {task: the reference's {"value": ...}}.
+PROBE_REPLAY = '''
+import json
+import re
+
+STOLEN = @STOLEN@
+
+
+def replay(lines):
+    source = "".join(lines)
+    nonce, task = re.search(r"kdd-trusted-[0-9a-f]+", source), re.search(r"of task '(\\w+)'", source)
+    if nonce and task and task.group(1) in STOLEN:
+        return ["print(%r, %r)\\n" % (nonce.group(0), json.dumps(STOLEN[task.group(1)]))]
+    if "assert" in source:
+        return ["pass\\n"]
+    return lines
+
+
+get_ipython().input_transformers_cleanup.append(replay)
+''' + STUB
+
 
 # --- structural attacks: edits of the notebook itself --------------------------------------------------
 

@@ -449,3 +449,30 @@ def test_output_flood_is_capped(run):
     size = run.executed_path("output_flood").stat().st_size
     assert size < 5 * 2**20, f"the executed notebook kept {size / 2**20:.0f} MB of a submission's output"
     assert (run.out / "grades.json").stat().st_size < 2**20, "grades.json grew with a submission's output"
+
+
+def test_values_computed_for_another_submission_score_nothing(run, tmp_path):
+    """The victim's probe seed leaked (printed into its feedback, say) and someone with a working solution
+    computed the reference values for it: a notebook that prints those values gets another seed."""
+    from attacks import PROBE_REPLAY
+
+    from autograder import trusted
+
+    victim_sha = hashlib.sha256((run.base / "subs" / VICTIM / f"{ASSIGNMENT}.ipynb").read_bytes()).hexdigest()
+    stolen = trusted.plan(ASSIGNMENT, SPEC.source_sha256, ROOT / ".grading").expected_for(victim_sha)
+    assert stolen and set(stolen) == set(trusted.load(ASSIGNMENT).tasks), "no reference values for the victim"
+    nb = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
+    answer = next(cell for cell in nb["cells"] if cell["metadata"].get("nbgrader", {}).get("solution"))
+    answer["source"] = PROBE_REPLAY.replace("@STOLEN@", repr(stolen))
+    (tmp_path / "subs" / "replayer").mkdir(parents=True)
+    (tmp_path / "subs" / "replayer" / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(nb), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--out",
+                           str(tmp_path / "out"), *CLI_LIMITS], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [row] = json.loads((tmp_path / "out" / "grades.json").read_text(encoding="utf-8"))["submissions"]
+    [executed] = (tmp_path / "out" / "results").glob("*.ipynb")
+    printed = "".join("".join(output.get("text", "")) for cell in json.loads(executed.read_text())["cells"]
+                      if trusted.METADATA in cell.get("metadata", {}) for output in cell.get("outputs", []))
+    assert json.dumps(stolen["in_fit"]) in printed, "the replay never reached the grader: the test proves nothing"
+    assert row["score"] <= run.row(BLANK)["score"], f"replayed values scored {row['score']}: {row['tests']}"
+    assert len(row["flags"]) == len(SPEC.tests), f"every replayed task must be flagged: {row['flags']}"

@@ -142,7 +142,7 @@ def test_probe_output_is_read_only_from_probe_cells_with_the_nonce():
         {"cell_type": "code", "metadata": {trusted.METADATA: {"task": "add", "nonce": "guess"}}, "source": "",
          "outputs": [{"output_type": "stream", "name": "stdout", "text": 'guess {"value": 1}\n'}]},
     ]}
-    nonce = trusted.add_probes(source, check, 7, {"add": "demo-add"})
+    [nonce] = trusted.add_probes(source, check, [7], {"add": "demo-add"})
     assert len(source["cells"]) == 2 and source["cells"][1]["metadata"][trusted.METADATA]["nonce"] == nonce
     assert "numpy.random.default_rng(7)" in source["cells"][1]["source"]
 
@@ -161,7 +161,7 @@ def test_probe_cells_run_and_report_in_a_kernel_namespace():
                                   "float(rng.uniform())}\n", ("add",), "0" * 64)
     notebook_json = {"cells": [{"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "demo-add"}},
                                 "source": "", "outputs": []}]}
-    nonce = trusted.add_probes(notebook_json, check, 11, {"add": "demo-add"})
+    [nonce] = trusted.add_probes(notebook_json, check, [11], {"add": "demo-add"})
     probe = notebook_json["cells"][1]["source"]
     for add, expected_sum in (("def add(a, b):\n    return a + b", 5), ("def add(a, b):\n    raise ValueError('x' * 999)", None)):
         code = f"{add}\n{probe}"
@@ -178,18 +178,18 @@ def test_probe_cells_run_and_report_in_a_kernel_namespace():
 
 
 def test_the_trusted_check_caps_nbgrader_and_flags_disagreements():
-    plan = trusted.Plan(trusted.Check("demo", "", ("a", "b", "c"), "0" * 64), expected={
-        "a": {"value": 1.0}, "b": {"value": 2.0}, "c": {"value": 3.0}})
+    plan = trusted.Plan(trusted.Check("demo", "", ("a", "b", "c"), "0" * 64), b"key", "source")
+    plan.expected[plan.probe_id(plan.seed("sub"))] = {"a": {"value": 1.0}, "b": {"value": 2.0}, "c": {"value": 3.0}}
     tests = [{"name": f"demo-{task}", "score": score, "max_score": 2.0, "passed": score == 2.0, "message": ""}
              for task, score in (("a", 2.0), ("b", 2.0), ("c", 0.0))]
     observed = {"a": {"value": 1.0}, "b": {"value": 2.5}, "c": {"value": 3.0}}
-    capped, flags = trusted.apply("demo", tests, observed, plan)
+    capped, flags = trusted.apply("demo", tests, observed, plan, "sub")
     assert [test["score"] for test in capped] == [2.0, 0.0, 0.0]
     assert [test["trusted"] for test in capped] == [True, False, True]
     assert "Not confirmed by the grader's own check" in capped[1]["message"]
     assert len(flags) == 2 and flags[0].startswith("demo-b:") and flags[1].startswith("demo-c:"), flags
     assert tests[1]["score"] == 2.0, "apply() must not change nbgrader's own record"
-    unchecked, flags = trusted.apply("demo", tests, observed, trusted.Plan(None))
+    unchecked, flags = trusted.apply("demo", tests, observed, trusted.Plan(None), "sub")
     assert unchecked == [{**test, "trusted": None} for test in tests] and "no trusted check" in flags[0]
 
 
@@ -286,3 +286,26 @@ def test_a_kernel_without_a_cgroup_is_stopped_past_its_memory(tmp_path):
     finally:
         client.stop_channels()
         run_sync(manager.shutdown_kernel)(now=True)
+
+
+def test_every_submission_has_a_seed_of_its_own():
+    check = trusted.Check("demo", "def check_add(rng, ns):\n    return 1\n", ("add",), "0" * 64)
+    plan = trusted.Plan(check, b"secret", "source")
+    seeds = {plan.seed(sha) for sha in ("a" * 64, "b" * 64, "c" * 64)}
+    assert len(seeds) == 3, "two notebooks with different bytes must never share probe inputs"
+    assert plan.seed("a" * 64) == plan.seed("a" * 64), "a rerun of the same bytes needs the same seed (cache)"
+    other_course = trusted.Plan(check, b"another secret", "source")
+    assert other_course.seed("a" * 64) != plan.seed("a" * 64), "the seed depends on the grader's secret"
+    assert str(plan.seed("a" * 64)) not in plan.probe_id(plan.seed("a" * 64)), "file names never show a seed"
+
+
+def test_a_reference_job_probes_several_seeds_in_order():
+    check = trusted.Check("demo", "def check_add(rng, ns):\n    return 1\n", ("add",), "0" * 64)
+    notebook_json = {"cells": [{"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "demo-add"}},
+                                "source": "", "outputs": []},
+                               {"cell_type": "markdown", "metadata": {}, "source": "after"}]}
+    nonces = trusted.add_probes(notebook_json, check, [3, 5, 8], {"add": "demo-add"})
+    probes = notebook_json["cells"][1:4]
+    assert len(set(nonces)) == 3 and [cell["metadata"][trusted.METADATA]["nonce"] for cell in probes] == nonces
+    assert [f"default_rng({seed})" in cell["source"] for cell, seed in zip(probes, (3, 5, 8))] == [True] * 3
+    assert notebook_json["cells"][4]["source"] == "after", "probe cells go right after their test cell"
