@@ -6,8 +6,10 @@ Layout under `<out>/archive/`:
 
 Manifest entries have a `kind`: "received" (a file or zip given to `grade`, with its original name,
 size, modification time and the time it was first archived) or "submission" (one notebook found in
-those inputs, with the student and where it came from). Each entry has an `id` derived from its
-content, so archiving the same inputs again adds nothing.
+those inputs, with the student and where it came from). Each entry has an `id` derived from what
+it records: a received file's hash and path; a submission's upload event (owner, assignment, hash,
+the upload's path and time as received, the path inside it). Archiving the same inputs again adds
+nothing, while the same bytes uploaded again later are a new submission.
 """
 
 from __future__ import annotations

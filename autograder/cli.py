@@ -68,8 +68,9 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--memory-mb", metavar="MB", type=_positive, default=DEFAULTS.memory_mb,
                        help=f"memory of a student's kernel (default: {DEFAULTS.memory_mb})")
     grade.add_argument("--unsafe", action="store_true",
-                       help="run student code WITHOUT the sandbox, with your rights (only for notebooks you "
-                            "trust, or where the sandbox cannot run; the trusted check still caps scores)")
+                       help="run student code WITHOUT a sandbox, with your rights (only for notebooks you "
+                            "trust; the trusted check still caps scores). Without it, grading picks the strongest "
+                            "sandbox tier that works here (bubblewrap, else a uid of its own as root) or refuses")
     grade.add_argument("--max-file-mb", metavar="MB", type=_positive, default=DEFAULTS.file_mb,
                        help=f"largest notebook accepted (default: {DEFAULTS.file_mb})")
 
@@ -106,19 +107,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from . import sandbox
+    from . import tiers
     from .grade import grade
 
-    if args.unsafe:
-        print(f"WARNING: --unsafe: grading WITHOUT the sandbox. Student code runs with your rights: it can read "
-              "the hidden tests and solutions, use the network and change files, including grades and feedback.",
-              file=sys.stderr)
-    else:
-        print(f"Student code runs in a {sandbox.describe()}.", file=sys.stderr)
+    tier = tiers.choose(unsafe=args.unsafe)  # the strongest that works here; refuses (exit 2) when none does
+    warning = "WARNING: " if tier is not tiers.Tier.BWRAP else ""
+    print(f"{warning}Sandbox tier '{tier}': {tiers.describe(tier)}.", file=sys.stderr)
     limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_mb=args.memory_mb,
                     file_mb=args.max_file_mb)
     outcome = grade([Path(path) for path in args.paths], Path(args.out), course=_course(args),
                     assignment=args.assignment, student=args.student, workers=args.workers, limits=limits,
-                    db_url=args.db, sandboxed=not args.unsafe)
+                    db_url=args.db, tier=tier)
     print(outcome.summary())
     return 1 if any(row["status"] == "failed" for row in outcome.rows) else 0

@@ -13,7 +13,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass
 
-from . import speedups
+from . import bounded, speedups
 
 speedups.apply()
 
@@ -24,6 +24,14 @@ from .course import AssignmentSpec
 FRESH_COPY = ("Open the exercise again from the book (Open in Colab), paste your answers into that fresh copy, "
               "run it, and submit the downloaded .ipynb.")
 DOWNLOAD = "In Colab use File > Download > Download .ipynb and submit that file."
+# What a notebook may hold: JSON nesting, characters of one number, JSON values in all, and cells. Each
+# bounds the work of reading it, here and in the worker; the book's largest notebook has 1,638 values,
+# nested 5 deep.
+MAX_DEPTH = 64
+MAX_DIGITS = 100
+MAX_VALUES = 200_000
+MAX_CELLS = 2000
+FLAGS = ("grade", "solution", "locked", "task")  # nbgrader's booleans
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,9 @@ def detect(data: bytes, specs: dict[str, AssignmentSpec], *, expected: str | Non
     except UnicodeDecodeError as error:
         return _reject(f"is not UTF-8 text (byte {error.start}), so it is not a notebook. {DOWNLOAD}", expected)
     try:
-        content = json.loads(text)
+        content = bounded.loads(text, max_depth=MAX_DEPTH, max_digits=MAX_DIGITS, max_values=MAX_VALUES)
+    except bounded.Refused as error:
+        return _reject(f"is not a notebook an exercise can become: it holds {error}. {FRESH_COPY}", expected)
     except json.JSONDecodeError as error:
         if error.pos >= len(text.rstrip()) - 1:
             return _reject(f"is cut off: the JSON ends early (line {error.lineno}). The upload or download was "
@@ -71,10 +81,14 @@ def detect(data: bytes, specs: dict[str, AssignmentSpec], *, expected: str | Non
                        f"It may have been saved as a script or web page. {DOWNLOAD}", expected)
     if not isinstance(content, dict) or "cells" not in content and "worksheets" not in content:
         return _reject(f"is JSON but not a Jupyter notebook (no cells). {DOWNLOAD}", expected)
+    if isinstance(content.get("cells"), list) and len(content["cells"]) > MAX_CELLS:
+        return _reject(f"has {len(content['cells'])} cells, more than the {MAX_CELLS} accepted (the exercises have "
+                       f"a few dozen). Delete the cells you added, or paste your answers into a fresh copy: "
+                       f"{FRESH_COPY}", expected)
     major = content.get("nbformat")
     if major != 4:
-        return _reject(f"uses notebook format {major}, but format 4 is needed. Open it in Colab or Jupyter, save "
-                       f"it (which converts it to format 4) and resubmit. {DOWNLOAD}", expected)
+        return _reject(f"uses notebook format {_quote(major)}, but format 4 is needed. Open it in Colab or Jupyter, "
+                       f"save it (which converts it to format 4) and resubmit. {DOWNLOAD}", expected)
     try:
         with warnings.catch_warnings():  # nbformat warns (and repairs) e.g. duplicate cell ids; we only check
             warnings.simplefilter("ignore")
@@ -85,9 +99,46 @@ def detect(data: bytes, specs: dict[str, AssignmentSpec], *, expected: str | Non
         return _reject(f"is not a valid notebook ({first}). {FRESH_COPY}", expected)
     language = _language(notebook)
     if language and language.lower() != "python":
-        return _reject(f"is a notebook for the {language} language, but the exercises are Python. {FRESH_COPY}",
-                       expected)
+        return _reject(f"is a notebook for the {_quote(language)} language, but the exercises are Python. "
+                       f"{FRESH_COPY}", expected)
+    for number, cell in enumerate(notebook.cells, 1):
+        if (problem := _grading_data_problem(cell.metadata)) is not None:
+            return _reject(f"has grading data that nbgrader cannot use in cell {number}: {problem}. The cell was "
+                           f"edited outside the notebook, or copied from another one. {FRESH_COPY}", expected)
     return _check_cells(notebook, specs, expected)
+
+
+def _grading_data_problem(metadata: dict) -> str | None:
+    """What is wrong with the types of a cell's nbgrader metadata (the fields grading reads), if anything."""
+    if "nbgrader" not in metadata:
+        return None
+    data = metadata["nbgrader"]
+    if not isinstance(data, dict):
+        return f"its nbgrader data is {_kind(data)}, not an object"
+    if "grade_id" in data and not isinstance(data["grade_id"], str):
+        return f"its grade_id is {_kind(data['grade_id'])}, not text"
+    points = data.get("points", 0)
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 <= points < float("inf"):
+        return f"its points are {_kind(points)}, but points must be a number, 0 or more"
+    for flag in FLAGS:
+        if flag in data and not isinstance(data[flag], bool):
+            return f"its {flag} flag is {_kind(data[flag])}, not true or false"
+    return None
+
+
+def _kind(value: object) -> str:
+    """How a student-made JSON value is named in a message: its type (a number: the number, cut)."""
+    if isinstance(value, bool) or value is None:
+        return "true or false" if value is not None else "null"
+    if isinstance(value, (int, float)):
+        return f"the number {_quote(repr(value))}"
+    return "an object" if isinstance(value, dict) else "a list" if isinstance(value, list) else "text"
+
+
+def _quote(text: object, limit: int = 40) -> str:
+    """Student-made text cut for a message."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _binary_kind(data: bytes) -> str | None:
@@ -133,13 +184,13 @@ def _check_cells(notebook, specs: dict[str, AssignmentSpec], expected: str | Non
         return _reject(f"mixes cells of several assignments ({', '.join(known)}). Submit each exercise in its "
                        f"own notebook. {FRESH_COPY}")
     elif not known:
-        return _reject(f"belongs to assignment '{prefixes[0]}', which this course does not grade "
+        return _reject(f"belongs to assignment '{_quote(prefixes[0])}', which this course does not grade "
                        f"(it grades: {', '.join(sorted(specs))}). Submit the notebook of the right exercise.")
     else:
         assignment = known[0]
     spec = specs[assignment]
     counts = Counter(ids)
-    duplicated = sorted(grade_id for grade_id, count in counts.items() if count > 1 and grade_id in spec.graded_ids)
+    duplicated = sorted(grade_id for grade_id, count in counts.items() if count > 1 and grade_id in spec.cell_ids)
     if duplicated:
         return _reject(f"contains the cell '{duplicated[0]}' more than once (a copied cell keeps the original's "
                        f"grading data). Delete the copy, keep the original, and resubmit.", assignment)

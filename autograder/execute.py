@@ -6,7 +6,8 @@ long is interrupted and scored 0, a dead kernel (memory limit, `os._exit`) or th
 limit marks the remaining cells as not run, and nbgrader then scores the notebook as it stands.
 
 The kernel starts through `kernel_launcher.py` (limits, process group), which starts the sandbox
-(sandbox.py) around the kernel; the grader talks to it over Unix sockets in a private folder.
+(sandbox.py) around the kernel, or, in the uid-only tier (tiers.py), switches to the kernel's own
+uid; the grader talks to it over Unix sockets in a private folder.
 """
 
 from __future__ import annotations
@@ -24,14 +25,11 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode, default
 
-from . import sandbox, watchdog
-from .messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT  # errors written here (shapes: there)
+from . import sandbox, tiers, watchdog
+from .channels import MAX_MESSAGE_BYTES, CappedKernelClient  # whole messages are capped there
+from .messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT, output_lost  # errors written here (shapes: there)
 
 LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
-# The largest message the grader accepts from a kernel: far above a cell's kept output (max_output_bytes)
-# or a plot, far below what a kernel could send (its whole memory), which the worker would hold ~3 times.
-# ZeroMQ drops the connection on a larger message; the message is lost, the worker's memory is not.
-MAX_MESSAGE_BYTES = 32 * 2**20
 IOPUB_TIMEOUT = "Timeout waiting for IOPub output"  # nbclient's words when a reply came but not all output
 
 
@@ -47,6 +45,8 @@ class LimitedKernelManager(AsyncKernelManager):
     ipc_dir = Unicode("", help="Private folder for the connection file and sockets.").tag(config=True)
     data_dir = Unicode("", help="The course's data/ folder, read-only at /data in the sandbox.").tag(config=True)
     uid = Integer(-1, help="The kernel's uid in the sandbox (sandbox.claim_uid).").tag(config=True)
+    uid_only = Bool(False, help="The uid-only tier (tiers.py): no bwrap; the kernel runs as `uid`, with `ipc_dir` "
+                                "as its HOME and working folder.").tag(config=True)
     tmp_mb = Integer(256, help="Size of each of the sandbox's tmpfs folders (/tmp, /home/student).").tag(config=True)
     kernel_env = Dict(Unicode(), help="Extra environment of the kernel (thread counts).").tag(config=True)
     watch_memory_mb = Integer(0, help="Kill the kernel's process tree past this memory (0: no watchdog), "
@@ -64,8 +64,12 @@ class LimitedKernelManager(AsyncKernelManager):
     def _context_default(self) -> zmq.asyncio.Context:
         self._created_context = True  # so that shutting the kernel down destroys it
         context = zmq.asyncio.Context()
-        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # for every socket made from it
+        context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # per frame, for every socket made from it
         return context
+
+    @default("client_factory")
+    def _client_factory_default(self) -> type:
+        return CappedKernelClient  # and per message, all frames together
 
     def client(self, **kwargs):
         """A client on the manager's context, so its sockets get the message size limit too."""
@@ -77,7 +81,12 @@ class LimitedKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, self.uid, self.uid)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
-        if self.sandboxed:
+        if self.sandboxed and self.uid_only:
+            kernel_cmd, kw["env"] = tiers.command(kernel_cmd, uid=self.uid, home=Path(self.ipc_dir),
+                                                  inherited=dict(kw.get("env") or os.environ),
+                                                  env=dict(self.kernel_env))
+            kw["cwd"] = self.ipc_dir
+        elif self.sandboxed:
             kernel_cmd = sandbox.command(kernel_cmd, ipc_dir=Path(self.ipc_dir) if self.ipc_dir else None,
                                          data_dir=Path(self.data_dir) if self.data_dir else None, uid=self.uid,
                                          tmp_mb=self.tmp_mb, env=dict(self.kernel_env))
@@ -86,6 +95,7 @@ class LimitedKernelManager(AsyncKernelManager):
         if self.watch_memory_mb:
             watchdog.watch(self.provisioner.process.pid, memory_bytes=self.watch_memory_mb * 2**20,
                            threads=self.watch_threads or 2**31, folders=[self.ipc_dir] if self.ipc_dir else [],
+                           uid=self.uid if self.sandboxed and self.uid_only else None,
                            on_kill=lambda why: self.log.warning("watchdog stopped the kernel: %s", why))
 
     _launch_kernel = _async_launch_kernel
@@ -141,9 +151,7 @@ class LimitedExecute(Execute):
                                        f"memory{limit} or the code ended the Python process"))
         except CellTimeoutError as error:
             if IOPUB_TIMEOUT in str(error):  # the kernel replied, some output did not come: see _reconnect
-                cell.outputs.append(_error(OUTPUT_LOST, "some of this cell's output never reached the grader: a "
-                                           f"message over {MAX_MESSAGE_BYTES // 2**20} MB is dropped, or the "
-                                           "kernel stopped sending"))
+                cell.outputs.append(_error(OUTPUT_LOST, output_lost(MAX_MESSAGE_BYTES // 2**20)))
                 if not await self._reconnect():
                     self._stopped = "the grader lost its connection to the kernel"
                 return cell

@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from . import identity
 from .files import atomic_write, safe_component
 
 STYLE = """
@@ -63,12 +64,22 @@ def render(row: dict) -> str:
 
 
 def write(rows: list[dict], folder: Path) -> list[Path]:
-    """Write `folder/<student>/<assignment>.html` for each row that names both; return the paths."""
+    """Write `folder/<student>/<assignment>.html` for each row that names both; return the paths.
+
+    Student ids that look alike get folder names that differ (identity.folder_names), so no page
+    overwrites another student's, even on a case-insensitive disk. A page an earlier run wrote under
+    a name no longer used (a student whose look-alike arrived since) is removed, so none is stale.
+    """
     written = []
+    names = identity.folder_names(row["student"] for row in rows if row["student"])
     for row in rows:
         if not row["student"] or not row["assignment"]:
             continue
-        path = folder / safe_component(row["student"]) / f"{safe_component(row['assignment'])}.html"
+        path = folder / names[row["student"]] / f"{safe_component(row['assignment'])}.html"
         atomic_write(path, render(row))
         written.append(path)
+    for page in set(folder.glob("*/*.html")) - set(written):
+        page.unlink()
+        if not any(page.parent.iterdir()):
+            page.parent.rmdir()
     return written

@@ -9,6 +9,8 @@ import unicodedata
 from pathlib import Path
 
 CHUNK = 1 << 20
+MAX_CHARS = 120  # a path component made from student data: at most this many characters
+MAX_NAME_BYTES = 200  # ... and this many bytes of UTF-8 (file systems allow 255)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -36,8 +38,18 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 
 def safe_component(name: str) -> str:
-    """`name` as one path component: same text where possible, never a separator, dot-name or control."""
+    """`name` as one path component: same text where possible, never a separator, dot-name or control.
+
+    A long name is cut to MAX_CHARS characters and MAX_NAME_BYTES bytes of UTF-8 (a file system allows 255
+    bytes; the rest is room for a suffix such as `.html` and atomic_write's temporary name), then ends in
+    a hash of the whole name, so that two long names that begin alike stay two components.
+    """
     text = unicodedata.normalize("NFC", name)
     text = "".join("_" if ch in "/\\" or unicodedata.category(ch).startswith("C") else ch for ch in text)
     text = text.strip().strip(".") or "_"
-    return text[:120]
+    if len(text) <= MAX_CHARS and len(text.encode("utf-8")) <= MAX_NAME_BYTES:
+        return text
+    tag = "-" + sha256_bytes(name.encode("utf-8", "surrogatepass"))[:12]
+    room = MAX_NAME_BYTES - len(tag)
+    cut = text[: MAX_CHARS - len(tag)].encode("utf-8")[:room].decode("utf-8", "ignore")
+    return cut + tag

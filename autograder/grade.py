@@ -9,10 +9,9 @@ The output folder keeps state between runs, which makes grading idempotent and r
   grades.json, grades.csv, feedback/<student>/<assignment>.html   rewritten by every run
 
 Which submission counts: per student and assignment, the latest valid notebook is graded; older
-ones stay archived. "Latest" is the highest Canvas submission id for Canvas downloads, otherwise the
-latest modification time as received (the file's, or the zip entry's), then the name, then the
-content hash (so the choice is deterministic). A rejected file never replaces a valid one, but is
-listed in grades.json so that its student can be told.
+ones stay archived. Who owns a file and when its upload arrived are decided at intake (intake.py),
+"latest" by `submission_order`; the README's "Which submission counts" states the rules. A rejected
+file never replaces a valid one, but is always listed in grades.json so that its student can be told.
 """
 
 from __future__ import annotations
@@ -25,14 +24,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import sandbox, trusted
+from . import identity, tiers, trusted
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
 from .detect import Detection, detect, guess_assignment
 from .files import atomic_write, sha256_bytes
 from .intake import UsageError, receive, submission_order
 from .limits import Limits, threads_per_worker
-from .progress import Progress, summary
+from .progress import Progress, printable, summary
+from .tiers import Tier
 
 GRADER_VERSION = "4"  # bump when a change to grading could change a score (invalidates cached results)
 
@@ -47,10 +47,12 @@ class Outcome:
     graded_now: int = 0
     reused: int = 0
     feedback: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # about inputs that got no row, and look-alike student ids
 
     def summary(self) -> str:
         """The summary table and where the outputs are."""
         return (summary(self.rows, self.superseded) + "\n"
+                + "".join(f"Note: {printable(note)}\n" for note in self.notes) +
                 f"Wrote {self.out / 'grades.json'}, {self.out / 'grades.csv'} and {len(self.feedback)} feedback "
                 f"page(s) in {self.out / 'feedback'} ({self.graded_now} graded now, {self.reused} from earlier runs).")
 
@@ -75,26 +77,31 @@ class _Item:
         return (self.entry["student"], self.assignment)
 
 
-def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, sandboxed: bool, check: str) -> str:
-    """Cache key of a grading result: what was graded, against which source and check, under which limits."""
-    text = (f"{GRADER_VERSION}|{sha256}|{spec.name}|{spec.source_sha256}|{limits.key()}|sandbox={sandboxed}|"
+def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, tier: Tier, check: str) -> str:
+    """Cache key of a grading result: what was graded, against which source and check, under which limits,
+    in which sandbox tier (a result is reused only by a run in the same tier)."""
+    text = (f"{GRADER_VERSION}|{sha256}|{spec.name}|{spec.source_sha256}|{limits.key()}|sandbox={tier}|"
             f"check={check}")
     return sha256_bytes(text.encode("utf-8"))[:32]
 
 
 def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignment: str | None = None,
           student: str | None = None, workers: int = 1, limits: Limits | None = None, db_url: str | None = None,
-          stream: TextIO | None = None, sandboxed: bool = True) -> Outcome:
+          stream: TextIO | None = None, sandboxed: bool = True, tier: Tier | None = None,
+          spare_seeds: bool = True) -> Outcome:
     """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
 
-    Student code runs in the sandbox (sandbox.py); `sandboxed=False` (the CLI's --unsafe) runs it with
-    the grader's rights, which only suits notebooks the instructor trusts.
+    Student code runs in the strongest sandbox tier that works here (tiers.py), or in `tier`; with none,
+    grading is refused. `sandboxed=False` (the CLI's --unsafe) runs it with the grader's rights, which
+    only suits notebooks the instructor trusts.
     """
     limits = limits or Limits()
-    if sandboxed and (problem := sandbox.unavailable()):
-        raise UsageError(f"student code cannot be sandboxed on this machine: {problem}. Grading without the "
-                         "sandbox lets a student's code read the hidden tests and change other students' grades; "
-                         "pass --unsafe only if you trust every notebook.")
+    tier = tier if tier is not None else tiers.choose(unsafe=not sandboxed)
+    if tier is Tier.UID and db_url and not db_url.startswith("sqlite:"):
+        raise UsageError(f"--db {db_url.split('://')[0]}://...: the uid-only sandbox cannot cut the network, so "
+                         "student code could reach that database (its address is in this command line, which "
+                         "every user of the machine can read). Grade into the default SQLite gradebook, or where "
+                         "bubblewrap works.")
     course = course or find_course()
     stream = stream if stream is not None else sys.stderr
     specs, broken = _specs(course, assignment, stream)
@@ -104,22 +111,40 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UsageError(f"another `grade` run is writing to {out}; wait for it or use another --out.") from None
+        from . import jobs
+
+        jobs.clean_leftovers(out / ".work")  # of a run that was killed
+        if tier is Tier.UID:  # no mount namespace: only file permissions keep grader files from student code
+            tiers.protect(own=[out, _state_dir(course, out)], secret=_secrets(course, paths, student, db_url))
         archive = Archive(out / "archive")
+        notes: list[str] = []
         receive(paths, archive, student=student, assignment=assignment, max_bytes=limits.file_mb * 2**20,
-                exclude=out)
+                exclude=out, notes=notes)
         items = [_check(entry, archive, specs, broken, limits) for entry in archive.entries("submission")]
         report, superseded = _choose(items)
-        outcome = Outcome(out, [], superseded=superseded)
+        outcome = Outcome(out, [], superseded=superseded, notes=notes + _lookalike_notes(report))
         gradable = [item for item in report if not item.problem and not item.failure]
         state = _state_dir(course, out)
-        plans = {name: trusted.plan(name, specs[name].source_sha256, state)
+        plans = {name: trusted.plan(name, specs[name].source_sha256, state, spare_seeds)
                  for name in sorted({item.assignment for item in gradable})}
-        results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, sandboxed,
+        results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
                              plans)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
                               key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     return outcome
+
+
+def _secrets(course: Course, paths: list[Path], student: str | None, db_url: str | None) -> list[Path]:
+    """What a kernel must not read besides the grader's own folders: the course's source (solutions,
+    hidden tests), the trusted checks, the inputs when they are several students' and a gradebook
+    named by --db."""
+    secret = [course.source_dir, trusted.CHECKS]
+    if student is None:  # one student's own files (a Gradescope submission) are no secret to that student
+        secret += paths
+    if db_url and db_url.startswith("sqlite:///"):
+        secret.append(Path(db_url.removeprefix("sqlite:///")))
+    return secret
 
 
 def _specs(course: Course, assignment: str | None, stream: TextIO) -> tuple[dict[str, AssignmentSpec], dict]:
@@ -162,11 +187,17 @@ def _choose(items: list[_Item]) -> tuple[list[_Item], int]:
         current = latest.get(item.group)
         if current is None or submission_order(item.entry) > submission_order(current.entry):
             latest[item.group] = item
-    accepted = {item.entry["sha256"] for item in latest.values()}
     valid = sum(1 for item in items if not item.problem)
-    rejected = [item for item in items if item.problem and (item.entry["sha256"] not in accepted
-                                                            or item.entry["sha256"] is None)]
+    rejected = [item for item in items if item.problem]  # every one, so that its student can be told
     return rejected + list(latest.values()), valid - len(latest)
+
+
+def _lookalike_notes(items: list[_Item]) -> list[str]:
+    """A note for each group of different student ids that look alike (kept apart, never merged)."""
+    students = {item.entry["student"] for item in items if item.entry["student"]}
+    return [f"the student ids {', '.join(repr(student) for student in group)} look alike but differ: they are "
+            "graded as different students, each with a feedback folder of its own. If they are one student, "
+            "rename the folders to one id and grade again." for group in identity.lookalikes(students)]
 
 
 def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
@@ -174,26 +205,25 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
                sandboxed: bool, plans: dict[str, trusted.Plan]) -> dict[int, dict]:
     """Results for every valid item: from results/ when graded before, otherwise graded now.
 
-    Submissions whose trusted check has no reference values yet get reference jobs: the assignment's
-    source notebook, graded the same way, with the probes of up to REFERENCE_BATCH submissions' seeds.
+    Submissions whose seeds have no reference values yet get reference jobs: the assignment's source
+    notebook, graded the same way, with the probes of REFERENCE_BATCH seeds (trusted.Plan).
     """
     results: dict[int, dict] = {}
     todo: dict[str, list[_Item]] = {}
+    checked = {name: [item.entry["sha256"] for item in items if item.assignment == name]
+               for name, current in plans.items() if current.check is not None}
+    for name, submissions in checked.items():
+        plans[name].give(submissions)  # each new notebook gets a seed of its own
     for item in items:
         key = result_key(item.entry["sha256"], specs[item.assignment], limits, sandboxed,
-                         plans[item.assignment].fingerprint)
+                         plans[item.assignment].cache_key(item.entry["sha256"]))
         cached = out / "results" / f"{key}.json"
         if cached.exists():
             results[id(item)] = json.loads(cached.read_text(encoding="utf-8"))
             outcome.reused += 1
         else:
             todo.setdefault(key, []).append(item)  # identical notebooks are graded once
-    seeds: dict[str, set[int]] = {}  # assignment -> the seeds whose reference values are still missing
-    for item in items:
-        current = plans[item.assignment]
-        if current.check is not None and current.expected_for(item.entry["sha256"]) is None:
-            seeds.setdefault(item.assignment, set()).add(current.seed(item.entry["sha256"]))
-    references = [(name, batch) for name in sorted(seeds) for batch in _batches(sorted(seeds[name]))]
+    references = [(name, batch) for name in sorted(checked) for batch in plans[name].seeds_to_compute(checked[name])]
     if not todo and not references:
         return results
     from . import gradebook, jobs
@@ -203,7 +233,7 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
     pool = WorkerPool(min(workers, len(todo) + len(references)), work / "logs")
     try:
         templates = {name: gradebook.template(specs[name], _template_cache(course, out), course.config_file)
-                     for name in sorted({group[0].assignment for group in todo.values()} | set(seeds))}
+                     for name in sorted({group[0].assignment for group in todo.values()} | {n for n, _ in references})}
 
         def job(key: str, spec: AssignmentSpec, notebook: Path, probe_seeds: list[int], context: dict) -> Job:
             workdir = work / key
@@ -252,11 +282,6 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
     finally:
         pool.close()
     return results
-
-
-def _batches(seeds: list[int]) -> list[list[int]]:
-    """Seeds in groups of at most REFERENCE_BATCH, one reference job each."""
-    return [seeds[start:start + trusted.REFERENCE_BATCH] for start in range(0, len(seeds), trusted.REFERENCE_BATCH)]
 
 
 def _state_dir(course: Course, out: Path) -> Path:

@@ -19,15 +19,18 @@ from pathlib import Path
 
 from .course import Course, CourseError
 from .files import atomic_write
+from .intake import UsageError
 
 PACKAGE = Path(__file__).resolve().parent
-NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib")  # what grading the exercises imports
+NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib", "pyseccomp")  # what grading the exercises imports
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entry times, so the same inputs give the same bundle
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image (Ubuntu).
+# bubblewrap is the strongest sandbox; where the container cannot create namespaces, grading falls back
+# to a uid of its own per kernel (setpriv, from util-linux).
 set -euo pipefail
-apt-get install -y -q python3 python3-pip python3-venv
+apt-get install -y -q python3 python3-pip python3-venv bubblewrap util-linux
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --disable-pip-version-check -r /autograder/source/requirements.txt
 """
@@ -122,22 +125,39 @@ def results_json(rows: list[dict], seconds: float) -> dict:
 
 
 def run(root: Path, assignment: str) -> dict:
-    """Grade /autograder/submission (under `root`) and write results/results.json."""
-    from . import sandbox
+    """Grade /autograder/submission (under `root`) and write results/results.json.
+
+    Student code runs in the strongest sandbox tier that works in the container (tiers.py): bubblewrap,
+    else (no namespaces, as in Gradescope's Docker) a uid of its own; with neither, nothing is graded.
+    Gradescope unpacks the bundle world-readable, so in the uid-only tier the bundle (solutions, checks,
+    this package) is first made private to root: it is the grader's own copy.
+    """
+    from . import tiers
     from .grade import grade
 
     started = time.monotonic()
-    problem = sandbox.unavailable()
-    if problem:  # stdout reaches the instructor, not the student
-        print(f"WARNING: no sandbox in this container ({problem}); grading with --unsafe. The trusted check "
-              "still caps each score, but student code can read the solution and write files here.")
     try:
+        tier = tiers.choose()
+        if tier is tiers.Tier.UID:
+            tiers.make_private(root / "source")
+            results = root / "results"
+            results.mkdir(exist_ok=True)
+            results.chmod(0o755)  # written by root alone
+        # stdout reaches the instructor, not the student
+        print(f"{'' if tier is tiers.Tier.BWRAP else 'WARNING: '}Sandbox tier '{tier}': {tiers.describe(tier)}.")
+        # one submission per fresh container: no reference values for later submissions (spare_seeds)
         outcome = grade([root / "submission"], root / "graded", course=Course(root / "source" / "course"),
-                        assignment=assignment, student="submission", workers=1, stream=sys.stdout,
-                        sandboxed=problem is None)
+                        assignment=assignment, student="submission", workers=1, stream=sys.stdout, tier=tier,
+                        spare_seeds=False)
         result = results_json(outcome.rows, time.monotonic() - started)
         print(outcome.summary())
+    except UsageError as error:  # e.g. no sandbox tier works in this container: nothing was graded
+        print(f"ERROR: {error}")
+        result = {"score": 0.0, "execution_time": int(time.monotonic() - started), "tests": [],
+                  "output": "Your notebook could not be graded automatically; your instructor has been told.",
+                  "visibility": "visible"}
     except Exception as error:  # Gradescope must always get a results.json
+        print(f"ERROR: {type(error).__name__}: {error}")
         result = {"score": 0.0, "execution_time": int(time.monotonic() - started), "tests": [],
                   "output": f"The autograder itself failed ({type(error).__name__}: {error}); "
                             "your instructor has been told.", "visibility": "visible"}

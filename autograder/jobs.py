@@ -9,7 +9,9 @@ Layout of a job folder (created by the parent, graded by a worker, read back by 
                                        sandbox; inside it, the data is at /data)
   kernel.pid                           the kernel's process group, written by kernel_launcher.py
   ipc.path                             where the worker put the kernel's socket folder (kdd-ipc-*)
-  kernel.pid.cgroup                    the kernel's memory cgroup, when grading as root (pid file + ".cgroup")
+  kernel.pid.cgroup                    the kernel's cgroups (memory, pids, cpu), one a line, when grading as root
+  kernel.uid                           the kernel's uid, in the uid-only tier (tiers.py; its data/ is then in
+                                       the kernel's HOME, the socket folder)
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from .trusted import Check
 PID_PATH = "kernel.pid"  # written by kernel_launcher.py, which puts its cgroup path next to it:
 CGROUP_PATH = PID_PATH + ".cgroup"
 IPC_PATH = "ipc.path"  # in a job folder: where the worker put the kernel's socket folder
+UID_PATH = "kernel.uid"  # in a job folder of the uid-only tier (tiers.py): the uid the kernel ran as
 JOB_STUDENT = "student"  # the id inside a job folder; the real id is attached by the parent
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_MESSAGE = 500
+MAX_EVALUE = 2**20  # characters of an error's message read (what is shown comes from its first few thousand)
 WITHHELD = "(the message is not shown because it quotes hidden test code)"
 
 
@@ -111,32 +115,60 @@ def stop_kernel(workdir: Path) -> None:
     remove its socket folder."""
     _kill_kernel(workdir)
     _empty_cgroup(workdir)
+    _end_user(workdir)
     remove_ipc_folder(workdir)
 
 
-def _empty_cgroup(workdir: Path) -> None:
-    """Kill every process left in the kernel's memory cgroup (kernel_launcher.py), then remove it."""
+def clean_leftovers(work: Path) -> None:
+    """Remove what a `grade` run that was killed left in its work folder: job folders, their kernels'
+    cgroups and socket folders (the kernels themselves died with their workers: kernel_launcher.py).
+    No process is signalled by a pid read from an old file: the pid may belong to someone else now."""
+    if not work.is_dir():
+        return
+    for workdir in sorted(path for path in work.iterdir() if path.is_dir() and path.name != "logs"):
+        _empty_cgroup(workdir)
+        remove_ipc_folder(workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _end_user(workdir: Path) -> None:
+    """In the uid-only tier, kill every process of the kernel's uid (no PID namespace ends them), unless
+    another worker holds that uid by now (which cleans up itself before its next job)."""
     try:
-        folder = Path((workdir / CGROUP_PATH).read_text(encoding="utf-8").strip())
+        uid = int((workdir / UID_PATH).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return
+    from .tiers import end_abandoned
+
+    end_abandoned(uid)
+    (workdir / UID_PATH).unlink(missing_ok=True)
+
+
+def _empty_cgroup(workdir: Path) -> None:
+    """Kill every process left in the kernel's cgroups (kernel_launcher.py), wait until they are gone,
+    then remove the cgroups."""
+    try:
+        folders = [Path(line) for line in (workdir / CGROUP_PATH).read_text(encoding="utf-8").split()]
     except OSError:
         return
-    if not folder.name.startswith("kdd-kernel-"):
-        return
-    for _ in range(50):
-        try:
-            pids = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
-        except OSError:
-            break
-        for pid in pids:
+    for folder in folders:
+        if not folder.name.startswith("kdd-kernel-"):
+            continue
+        for _ in range(100):
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            folder.rmdir()
-            break
-        except OSError:  # still busy for a moment after the kill
-            time.sleep(0.1)
+                pids = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
+            except OSError:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                folder.rmdir()
+                break
+            except OSError:  # still busy for a moment after the kill
+                time.sleep(0.1)
     (workdir / CGROUP_PATH).unlink(missing_ok=True)
 
 
@@ -152,7 +184,8 @@ def _kill_kernel(workdir: Path) -> None:
         pass
 
 
-def collect(workdir: Path, spec: AssignmentSpec, nonces: list[str]) -> tuple[list[dict], str | None, list[dict]]:
+def collect(workdir: Path, spec: AssignmentSpec, nonces: tuple[str, ...] | list[str] = ()
+            ) -> tuple[list[dict], str | None, list[dict]]:
     """nbgrader's per-test results, a note when a limit stopped the notebook, and the probes' output
     for each nonce."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -201,15 +234,16 @@ def message(cell: dict, hidden: frozenset[str], passed: bool, patterns: tuple[st
     outputs = cell.get("outputs", [])
     for output in outputs:
         if output.get("output_type") == "error":
-            ename, evalue = str(output.get("ename", "Error")), ANSI.sub("", str(output.get("evalue", "")))
+            ename = str(output.get("ename", "Error"))
+            evalue = ANSI.sub("", str(output.get("evalue", ""))[:MAX_EVALUE])  # the kernel chose its length
             if ename == "AssertionError" and not evalue.strip():
                 return "AssertionError: a check in this test failed."
-            if _clean(evalue, hidden) == WITHHELD:  # judged on the whole text, before any cut
+            if _clean(evalue, hidden) == WITHHELD:  # judged on all of it, before the cuts of what is shown
                 return WITHHELD
             return _clean(allowed(ename, evalue, patterns), hidden)
     for output in outputs:
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
-            text = "".join(output.get("text", ""))
+            text = trusted.output_text(output.get("text"))
             first = next((line for line in text.splitlines() if line.strip()), "")[:SLOT]  # student-made text
             return "The test cell wrote to stderr, which nbgrader scores as a failure: " + _clean(first, hidden)
     if not passed:

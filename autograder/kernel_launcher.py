@@ -15,42 +15,74 @@ import sys
 from pathlib import Path
 
 # Variables of the grader that the student's kernel has no business seeing.
-PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB")
+PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB", "KDD_GRADER_PID")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when the thread that started it ends
 HEAP_HEADROOM_MB = 128
 CGROUP_V2 = Path("/sys/fs/cgroup")
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
+CPU_PERIOD_US = 100_000  # the cpu controller's accounting period; a kernel gets `threads` periods per period
 
 
-def memory_cgroup(name: str, limit_bytes: int) -> Path | None:
-    """Move this process into a new memory cgroup limited to `limit_bytes` (all memory: heap, shared
-    memory, tmpfs files); None where cgroups cannot be used (not root, no memory controller)."""
-    if (CGROUP_V2 / "cgroup.controllers").exists() and "memory" in (CGROUP_V2 / "cgroup.controllers").read_text():
-        folder, settings = CGROUP_V2 / name, {"memory.max": limit_bytes, "memory.swap.max": 0}
-    elif (CGROUP_V1 / "memory.limit_in_bytes").exists():
-        folder, settings = CGROUP_V1 / name, {"memory.limit_in_bytes": limit_bytes}
-    else:
-        return None
+def die_with_parent(parent: int) -> None:
+    """Get SIGKILL as soon as `parent` (the process that started this one) ends, even when it is killed;
+    end at once if it already has. The signal survives exec (bwrap, the kernel), not a change of user."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _join_cgroup(folder: Path, settings: dict[str, object]) -> bool:
+    """Create a cgroup, apply its settings and move this process into it; False (and nothing left) if not."""
     try:
         folder.mkdir()
         for setting, value in settings.items():
             (folder / setting).write_text(str(value))
         (folder / "cgroup.procs").write_text(str(os.getpid()))
     except OSError as error:
-        print(f"kernel_launcher: no memory cgroup ({error})", file=sys.stderr)
+        print(f"kernel_launcher: no cgroup {folder} ({error})", file=sys.stderr)
         try:
             folder.rmdir()
         except OSError:
             pass
-        return None
-    return folder
+        return False
+    return True
+
+
+def kernel_cgroups(name: str, memory_bytes: int, processes: int, cores: int) -> list[Path]:
+    """Move this process into new cgroups: all its memory (heap, shared memory, tmpfs files) limited to
+    `memory_bytes`, its processes and threads to `processes`, its CPU to `cores` cores (so that a fork
+    bomb slows down only itself). The memory cgroup is required: [] where it cannot be made (not root,
+    no memory controller, a read-only tree); the other two are added where their controller exists."""
+    pids, cpu = {"pids.max": processes}, {"cpu.cfs_quota_us": cores * CPU_PERIOD_US,
+                                          "cpu.cfs_period_us": CPU_PERIOD_US}
+    controllers = CGROUP_V2 / "cgroup.controllers"
+    if controllers.exists() and "memory" in (available := controllers.read_text().split()):
+        settings: dict[str, object] = {"memory.max": memory_bytes, "memory.swap.max": 0}
+        if "pids" in available:
+            settings.update(pids)
+        if "cpu" in available:
+            settings["cpu.max"] = f"{cores * CPU_PERIOD_US} {CPU_PERIOD_US}"
+        return [CGROUP_V2 / name] if _join_cgroup(CGROUP_V2 / name, settings) else []
+    if not (CGROUP_V1 / "memory.limit_in_bytes").exists():
+        return []
+    if not _join_cgroup(CGROUP_V1 / name, {"memory.limit_in_bytes": memory_bytes}):
+        return []
+    optional = [(CGROUP_V1.parent / "pids" / name, pids), (CGROUP_V1.parent / "cpu" / name, cpu)]
+    return [CGROUP_V1 / name] + [folder for folder, settings in optional
+                                 if folder.parent.is_dir() and _join_cgroup(folder, settings)]
 
 
 @functools.lru_cache(maxsize=1)
 def memory_cgroups_work() -> bool:
-    """Whether memory_cgroup can work here (root, a memory controller, a writable cgroup tree)."""
+    """Whether kernel_cgroups can work here (root, a memory controller, a writable cgroup tree)."""
     if os.geteuid() != 0:
         return False
     probe = CGROUP_V2 if (CGROUP_V2 / "cgroup.controllers").exists() else CGROUP_V1
@@ -75,14 +107,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--nproc", type=int, default=0, help="RLIMIT_NPROC: processes and threads of the user")
     parser.add_argument("--cpu-seconds", type=int, default=0, help="RLIMIT_CPU: CPU time of each process")
     parser.add_argument("--cgroup", action="store_true",
-                        help="limit all memory of the kernel and its children to --memory-mb with a cgroup (root)")
+                        help="cgroups (root): all memory to --memory-mb, processes to --nproc, CPU to --threads cores")
     parser.add_argument("--sandboxed", action="store_true", help="the command is the sandbox around the kernel")
     parser.add_argument("--pidfile", required=True, help="where to write the kernel's process id")
+    parser.add_argument("--parent", type=int, default=0, help="die with this process (the grading worker)")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no kernel command after --")
+    if args.parent:
+        die_with_parent(args.parent)
     # the heap alone fails a little before the cgroup's limit on all memory, so that a runaway allocation
     # ends in a MemoryError the kernel survives rather than in the kernel being killed
     memory = (args.memory_mb - min(HEAP_HEADROOM_MB, args.memory_mb // 4)) * 2**20
@@ -102,10 +137,12 @@ def main(argv: list[str]) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the kernel installs its own handler)
     with open(args.pidfile, "w", encoding="ascii") as handle:
         handle.write(f"{os.getpid()}\n")
-    if args.cgroup:  # its path goes next to the pid file, for jobs.stop_kernel to empty and remove it
-        folder = memory_cgroup(f"kdd-kernel-{os.getpid()}", args.memory_mb * 2**20)
-        if folder is not None:
-            Path(args.pidfile + ".cgroup").write_text(str(folder), encoding="utf-8")
+    if args.cgroup:  # their paths go next to the pid file, for jobs.stop_kernel to empty and remove them
+        folders = kernel_cgroups(f"kdd-kernel-{os.getpid()}", args.memory_mb * 2**20, args.nproc or 2**22,
+                                 args.threads)
+        if folders:
+            Path(args.pidfile + ".cgroup").write_text("".join(f"{folder}\n" for folder in folders),
+                                                      encoding="utf-8")
     os.execvp(command[0], command)
 
 

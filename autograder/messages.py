@@ -35,6 +35,16 @@ OWN_MESSAGES = {
              r"the grader lost its connection to the kernel)",
 }
 SLOT = 60  # characters shown of what fills a `{...}` of a template, or of a message of another error
+# Test messages are short. A longer one is not matched at all: matching costs time in the grader's own
+# process, and the kernel decides how long a message is.
+MAX_MATCHED = 4096  # characters of a message (whitespace collapsed) matched against the templates
+GROUP = "(.*?)"  # what `_pattern` writes for each `{...}`
+
+
+def output_lost(megabytes: int) -> str:
+    """The message of an OutputLost error (written by execute.py and channels.py)."""
+    return (f"some of this cell's output never reached the grader: a message over {megabytes} MB is dropped, "
+            "or the kernel stopped sending")
 
 
 def _pattern(node: ast.expr) -> str | None:
@@ -42,7 +52,7 @@ def _pattern(node: ast.expr) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return _literal(node.value)
     if isinstance(node, ast.JoinedStr):
-        return "".join(_literal(part.value) if isinstance(part, ast.Constant) else "(.*?)" for part in node.values)
+        return "".join(_literal(part.value) if isinstance(part, ast.Constant) else GROUP for part in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = _pattern(node.left), _pattern(node.right)
         return left + right if left is not None and right is not None else None
@@ -52,6 +62,17 @@ def _pattern(node: ast.expr) -> str | None:
 def _literal(text: str) -> str:
     """Literal text, with any run of whitespace matching any run (messages are shown on one line)."""
     return r"\s*".join(re.escape(word) for word in text.split()) if text.strip() else r"\s*"
+
+
+def _linear(pattern: str) -> str:
+    """The same pattern, matched in time linear in the text: each `{...}` but the last takes the first place
+    where the literal text after it matches and never backtracks into it (an atomic group), which finds a
+    match whenever there is one, because a literal matched further left also ends further left."""
+    parts = pattern.split(GROUP)  # re.escape never writes "(.*?)", so each one is a `{...}`
+    if len(parts) <= 2:
+        return pattern
+    middle = "".join(f"(?>{GROUP}{literal})" for literal in parts[1:-1])
+    return f"{parts[0]}{middle}{GROUP}{parts[-1]}"
 
 
 def templates(source: str) -> tuple[str, ...]:
@@ -69,7 +90,7 @@ def templates(source: str) -> tuple[str, ...]:
               and isinstance(node.exc.func, ast.Name) and node.exc.func.id == "AssertionError"):
             message = node.exc.args[0]
         if message is not None and (pattern := _pattern(message)) is not None:
-            found.append(pattern)
+            found.append(_linear(pattern))
     return tuple(found)
 
 
@@ -79,7 +100,9 @@ def _cut(text: str) -> str:
 
 def allowed(ename: str, evalue: str, patterns: tuple[str, ...]) -> str:
     """The part of an error a learner may see, as `Type: message` (or less)."""
-    text = " ".join(evalue.split())
+    text = " ".join(evalue[: 4 * MAX_MATCHED].split())
+    if ename == "AssertionError" and (len(text) > MAX_MATCHED or len(evalue) > 4 * MAX_MATCHED):
+        return f"{ename}: (this message is too long to check against the test's own messages, so it is not shown)"
     if ename == "AssertionError":
         for pattern in patterns:
             if match := re.fullmatch(pattern, text, flags=re.DOTALL):
@@ -91,7 +114,8 @@ def allowed(ename: str, evalue: str, patterns: tuple[str, ...]) -> str:
                 return f"{ename}: {''.join(shown) + text[end:]}" if text else ename
         return f"{ename}: (this message is not one of the test's own messages, so it is not shown)"
     if ename in OWN_MESSAGES:  # written by the grader (execute.py), unless a student imitates one
-        return f"{ename}: {text}" if re.fullmatch(OWN_MESSAGES[ename], text) else f"{ename} (its message is not shown)"
+        own = len(text) <= MAX_MATCHED and re.fullmatch(OWN_MESSAGES[ename], text)
+        return f"{ename}: {text}" if own else f"{ename} (its message is not shown)"
     kind = ename if isinstance(getattr(builtins, ename, None), type) else "an error"
     if kind != ename:
         return f"{kind} (its message is not shown)"

@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 from .jobs import stop_kernel
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+GRADER_PID = "KDD_GRADER_PID"  # environment variable: the process a worker dies with (this one)
 
 
 @dataclass
@@ -47,6 +48,7 @@ def worker_env() -> dict[str, str]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env[GRADER_PID] = str(os.getpid())
     return env
 
 

@@ -1,4 +1,9 @@
-"""A progress bar while grading and a summary table at the end (plain text, no dependencies)."""
+"""A progress bar while grading and a summary table at the end (plain text, no dependencies).
+
+Names and reasons in these lines come from submissions (student folders, zip members, file names), so
+every control or other invisible character in them is written as an escape (`printable`): an escape
+sequence in a file name cannot move the cursor, recolour or hide the lines that follow it.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,14 @@ from collections import Counter
 from typing import TextIO
 
 STATUSES = ("graded", "rejected", "failed")
+
+
+def printable(text: object) -> str:
+    """`text` with each character `repr` would escape (controls, format characters, line breaks) escaped."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class Progress:
@@ -31,8 +44,8 @@ class Progress:
             self._draw()
         else:
             score = f" {row['score']:g}/{row['max_score']:g}" if row["status"] == "graded" else ""
-            self.stream.write(f"[{self.done}/{self.total}] {row['student']} {row['assignment']}: "
-                              f"{row['status']}{score}\n")
+            self.stream.write(printable(f"[{self.done}/{self.total}] {row['student']} {row['assignment']}: "
+                                        f"{row['status']}{score}") + "\n")
             self.stream.flush()
 
     def _draw(self) -> None:
@@ -80,4 +93,4 @@ def summary(rows: list[dict], superseded: int = 0) -> str:
         for row in flagged:  # nbgrader and the trusted check disagree: tampering, or code fitted to the examples
             more = f" (+{len(row['flags']) - 1} more in grades.json)" if len(row["flags"]) > 1 else ""
             lines.append(f"  flagged  {row['student'] or '?'} / {row['assignment'] or '?'}: {row['flags'][0]}{more}")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

@@ -41,6 +41,7 @@ ENV_KEEP = ("LANG", "LC_ALL", "KERAS_BACKEND", "KDD_OFFLINE", "TF_CPP_MIN_LOG_LE
             "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "MKL_NUM_THREADS",
             "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION", "JPY_PARENT_PID")
 
+SANDBOX_INIT = Path(__file__).with_name("sandbox_init.py")  # runs first in the sandbox: the seccomp filter
 HOW_TO_INSTALL = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `dnf install "
                   "bubblewrap`) and allow user namespaces, or run the grader as root")
 
@@ -131,6 +132,7 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, u
             args += ["--symlink", os.readlink(host), str(host)]
         elif host.is_dir():
             args += ["--ro-bind", str(host), str(host)]
+    args += ["--perms", "0755", "--dir", "/etc"]  # bwrap would make it 0700: unreadable to the kernel's user
     for name in ETC:
         if (Path("/etc") / name).exists():
             args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
@@ -156,4 +158,10 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, u
         args += ["--", "/usr/bin/setpriv" if Path("/usr/bin/setpriv").exists() else "setpriv",
                  f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
                  "--no-new-privs"]
-    return [*args, "--", *kernel]
+    return [*args, "--", *filtered(kernel)]
+
+
+def filtered(kernel: list[str]) -> list[str]:
+    """`kernel`, started through sandbox_init.py (the seccomp filter), run from its source: the package
+    is not visible in the sandbox."""
+    return [sys.executable, "-c", SANDBOX_INIT.read_text(encoding="utf-8"), *kernel]

@@ -8,12 +8,15 @@ solution, in a kernel of its own, with the same seed. This process compares the 
 confirmed when every value agrees. A student whose kernel lies can print anything, but only values
 computed correctly on those fresh inputs agree with the reference.
 
-Every submission has a seed of its own: an HMAC of the submitted notebook's bytes (and the check's
-and source's versions) under a secret that only the grader can read. Student code may learn its
-seed while it runs and print it, but values computed for it are useless to any other notebook: a
-notebook that carries them has other bytes, hence another seed. The reference values for a seed
-are computed in reference jobs (the source notebook with one set of probe cells per seed, at most
-REFERENCE_BATCH seeds a job) and kept in the grader's private state, one file per seed.
+Every submission has a seed of its own, used for no other: seed number n of a course is an HMAC of
+n (and of the check's and source's versions) under a secret that only the grader can read, and each
+new notebook (new bytes) is given the next number not yet given, recorded in the grader's private
+state (`assigned.jsonl`, under a lock, so that concurrent runs never give one number twice). Student
+code may learn its seed while it runs and print it, but values computed for it are useless to any
+other notebook: a notebook that carries them has other bytes, hence another seed. The reference
+values of seeds are computed in reference jobs (the source notebook with one set of probe cells per
+seed, REFERENCE_BATCH seeds a job: those just given that lack values, then the next ones to give) and
+kept one file per seed, so a lone submission usually finds its values computed already.
 
 Each assignment's probes are `checks/<assignment>.py`: module-level imports and helpers, and one
 function `check_<task>(rng, ns)` per graded task, where `rng` is a NumPy generator seeded for this
@@ -27,20 +30,26 @@ from __future__ import annotations
 
 import ast
 import builtins
+import fcntl
 import hashlib
 import hmac
 import json
 import math
+import os
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import bounded
 from .files import atomic_write
 
 CHECKS = Path(__file__).with_name("checks")
 METADATA = "kdd_trusted_check"  # cell metadata key of a probe cell: {"task": ..., "nonce": ...}
 RTOL, ATOL = 1e-4, 1e-6  # float tolerance between the student's values and the reference's
+MAX_RESULT = 1_000_000  # characters of one probe's result line (a cell keeps 1 MB of output anyway)
+MAX_DEPTH = 32  # nesting of lists and dicts in a result (a matrix is 2)
+MAX_DIGITS = 100  # characters of a number in a result (an int64 has 19 digits, a float's repr at most 24)
 REFERENCE_BATCH = 12  # seeds probed by one reference job (each adds its probes' time to that job)
 
 PROBE_CELL = '''\
@@ -91,10 +100,9 @@ def secret(folder: Path) -> bytes:
     return path.read_text(encoding="ascii").strip().encode("ascii")
 
 
-def seed(key: bytes, check: Check, source_sha256: str, submission_sha256: str) -> int:
-    """The seed of one submission's probes: unpredictable without the secret, different for every
-    notebook (its bytes are part of it), the same for reruns of the same bytes."""
-    text = f"{check.assignment}|{check.sha256}|{source_sha256}|{submission_sha256}"
+def seed(key: bytes, check: Check, source_sha256: str, number: int) -> int:
+    """Seed number `number` of an assignment's probes: unpredictable without the secret."""
+    text = f"{check.assignment}|{check.sha256}|{source_sha256}|{number}"
     return int.from_bytes(hmac.new(key, text.encode(), hashlib.sha256).digest()[:8], "big")
 
 
@@ -124,49 +132,83 @@ def add_probes(notebook: dict, check: Check, seeds: list[int], test_ids: dict[st
 
 
 def observations(notebook: dict, nonce: str) -> dict[str, dict]:
-    """What each probe cell of an executed notebook printed: task -> {"value": ...} or {"error": ...}."""
+    """What each probe cell of an executed notebook printed: task -> {"value": ...} or {"error": ...}.
+
+    The kernel decides what is printed, so parsing is bounded: a result line of at most MAX_RESULT
+    characters, nested at most MAX_DEPTH deep, with numbers of at most MAX_DIGITS characters; anything else
+    is an error observation (the task is not confirmed), never an exception.
+    """
     found: dict[str, dict] = {}
-    for cell in notebook.get("cells", []):
-        meta = cell.get("metadata", {}).get(METADATA)
-        if not isinstance(meta, dict) or meta.get("nonce") != nonce:
+    for cell in _list(notebook.get("cells")):
+        meta = _dict(_dict(cell).get("metadata")).get(METADATA)
+        if not isinstance(meta, dict) or meta.get("nonce") != nonce or not isinstance(meta.get("task"), str):
             continue
-        text = "".join("".join(output.get("text", "")) for output in cell.get("outputs", [])
+        text = "".join(output_text(output.get("text")) for output in map(_dict, _list(cell.get("outputs")))
                        if output.get("output_type") == "stream" and output.get("name") == "stdout")
         lines = [line[len(nonce) + 1:] for line in text.splitlines() if line.startswith(nonce + " ")]
         if len(lines) != 1:
             found[meta["task"]] = {"error": "the check printed no result" if not lines else "several results"}
             continue
-        try:
-            value = json.loads(lines[0])
-        except ValueError:
-            value = {"error": "the check's result is not valid JSON"}
+        value = parse_result(lines[0])
         found[meta["task"]] = value if isinstance(value, dict) else {"error": "malformed result"}
     return found
 
 
-def difference(observed: object, expected: object, path: str = "") -> str | None:
-    """None when `observed` agrees with `expected`, else where they first differ."""
+def parse_result(line: str) -> object:
+    """A probe's printed JSON, or {"error": why} when it is too long, too deep, too large or not JSON."""
+    if len(line) > MAX_RESULT:
+        return {"error": f"the check's result is over {MAX_RESULT} characters"}
+    try:
+        return bounded.loads(line, max_depth=MAX_DEPTH, max_digits=MAX_DIGITS)
+    except bounded.Refused as error:
+        return {"error": f"the check's result holds {error}"}
+    except ValueError:
+        return {"error": "the check's result is not valid JSON"}
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def output_text(value: object) -> str:
+    """A notebook output's text: a string, or a list of strings (anything else is no text)."""
+    if isinstance(value, str):
+        return value
+    return "".join(part for part in _list(value) if isinstance(part, str))
+
+
+def difference(observed: object, expected: object, path: str = "", depth: int = 0) -> str | None:
+    """None when `observed` agrees with `expected`, else where they first differ (never raises)."""
     where = path or "the result"
+    if depth > MAX_DEPTH:
+        return where
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
         return None if observed == expected and type(observed) is type(expected) else where
     if isinstance(expected, (int, float)):
         if isinstance(observed, bool) or not isinstance(observed, (int, float)):
             return where
-        if math.isnan(expected) or math.isnan(observed):
-            return None if math.isnan(expected) and math.isnan(observed) else where
-        return None if math.isclose(observed, expected, rel_tol=RTOL, abs_tol=ATOL) else where
+        try:
+            if math.isnan(expected) or math.isnan(observed):
+                return None if math.isnan(expected) and math.isnan(observed) else where
+            return None if math.isclose(observed, expected, rel_tol=RTOL, abs_tol=ATOL) else where
+        except OverflowError:  # an integer too large for a float
+            return None if observed == expected else where
     if isinstance(expected, list):
         if not isinstance(observed, list) or len(observed) != len(expected):
             return where
         for index, (mine, theirs) in enumerate(zip(observed, expected)):
-            if (found := difference(mine, theirs, f"{where}[{index}]")) is not None:
+            if (found := difference(mine, theirs, f"{where}[{index}]", depth + 1)) is not None:
                 return found
         return None
     if isinstance(expected, dict):
         if not isinstance(observed, dict) or set(observed) != set(expected):
             return where
         for key in expected:
-            if (found := difference(observed[key], expected[key], key)) is not None:
+            if (found := difference(observed[key], expected[key], key, depth + 1)) is not None:
                 return found
         return None
     return where
@@ -198,33 +240,95 @@ class Plan:
     fingerprint: str = "unchecked"  # names the check version and secret (part of result cache keys)
     expected: dict[str, dict] = field(default_factory=dict)  # seed fingerprint -> task -> observation
     problem: str | None = None  # a reference job failed (the instructor must look)
+    numbers: dict[str, int] = field(default_factory=dict)  # submission sha256 -> its seed's number
+    spare_seeds: bool = True  # reference jobs also compute seeds still to be given (the state folder is kept)
 
     def seed(self, submission_sha256: str) -> int:
+        """The seed of a submission given a number (`give`)."""
+        return self._seed(self.numbers[submission_sha256])
+
+    def _seed(self, number: int) -> int:
         assert self.check is not None
-        return seed(self.key, self.check, self.source_sha256, submission_sha256)
+        return seed(self.key, self.check, self.source_sha256, number)
 
     def probe_id(self, seed_value: int) -> str:
         assert self.check is not None
         return fingerprint(self.check, seed_value)
 
-    def expected_for(self, submission_sha256: str) -> dict | None:
-        """The reference's observations for this submission's seed, when computed (now or before)."""
+    def cache_key(self, submission_sha256: str) -> str:
+        """What a cached result depends on of the check: its version and the submission's seed."""
         if self.check is None:
-            return None
-        probe = self.probe_id(self.seed(submission_sha256))
+            return self.fingerprint
+        return f"{self.fingerprint}/{self.probe_id(self.seed(submission_sha256))}"
+
+    def give(self, submissions: list[str]) -> None:
+        """Give each submission (sha256) without a seed number the next number no submission has had."""
+        assert self.folder is not None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "assigned.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another `grade` run on this course may be giving numbers too
+            self.numbers = _read_numbers(self.folder / "assigned.jsonl")
+            first = self.next_number()
+            new = {sha: first + index for index, sha in enumerate(sorted(set(submissions) - set(self.numbers)))}
+            lines = "".join(json.dumps({"sha256": sha, "number": number}) + "\n" for sha, number in new.items())
+            with open(self.folder / "assigned.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(lines)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.numbers.update(new)
+
+    def next_number(self) -> int:
+        return max(self.numbers.values(), default=-1) + 1
+
+    def _values(self, seed_value: int) -> dict | None:
+        probe = self.probe_id(seed_value)
         if probe not in self.expected and self.folder is not None and (self.folder / f"{probe}.json").exists():
             self.expected[probe] = json.loads((self.folder / f"{probe}.json").read_text(encoding="utf-8"))
         return self.expected.get(probe)
 
+    def expected_for(self, submission_sha256: str) -> dict | None:
+        """The reference's observations for this submission's seed, when computed (now or before)."""
+        if self.check is None or submission_sha256 not in self.numbers:
+            return None
+        return self._values(self.seed(submission_sha256))
 
-def plan(assignment: str, source_sha256: str, state: Path) -> Plan:
-    """The check of an assignment, its secret and where its reference values live; `state` is private."""
+    def seeds_to_compute(self, submissions: list[str]) -> list[list[int]]:
+        """Batches of seeds for reference jobs: the submissions' seeds that lack values, each batch
+        filled up with the next seeds still to be given (computed now, so later submissions find them)."""
+        missing = sorted({self.seed(sha) for sha in submissions if self.expected_for(sha) is None})
+        if not missing:
+            return []
+        spare = self.next_number()
+        while self.spare_seeds and len(missing) % REFERENCE_BATCH:
+            if self._values(self._seed(spare)) is None:
+                missing.append(self._seed(spare))
+            spare += 1
+        return [missing[start:start + REFERENCE_BATCH] for start in range(0, len(missing), REFERENCE_BATCH)]
+
+
+def _read_numbers(path: Path) -> dict[str, int]:
+    """The seed numbers given so far (a line cut short by a killed run is ignored: its number was not used)."""
+    numbers: dict[str, int] = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                numbers.setdefault(str(entry["sha256"]), int(entry["number"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+    return numbers
+
+
+def plan(assignment: str, source_sha256: str, state: Path, spare_seeds: bool = True) -> Plan:
+    """The check of an assignment, its secret and where its reference values live; `state` is private.
+    `spare_seeds=False` computes no values for later submissions (a state folder used only once)."""
     check = load(assignment)
     if check is None:
         return Plan(None)
     key = secret(state)
-    version = fingerprint(check, seed(key, check, source_sha256, ""))
-    return Plan(check, key, source_sha256, state / "trusted" / f"{assignment}-{version}", version)
+    version = fingerprint(check, seed(key, check, source_sha256, -1))
+    return Plan(check, key, source_sha256, state / "trusted" / f"{assignment}-{version}", version,
+                spare_seeds=spare_seeds)
 
 
 def record_reference(assignment: str, current: Plan, seed_value: int, observed: dict[str, dict]) -> None:

@@ -42,6 +42,24 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def processes_of(uid: int, zombies: bool = False) -> list[int]:
+    """Every live process (with `zombies`, also every dead one not yet reaped) whose real uid is `uid`
+    (read from /proc/<pid>/status, which a process cannot hide the way it can make /proc/<pid> itself
+    root's by turning off its dumpable flag)."""
+    found = []
+    for entry in os.scandir(PROC):
+        if entry.name.isdigit():
+            try:
+                status = (PROC / entry.name / "status").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+            if ((zombies or fields.get("State", "").split()[:1] != ["Z"])
+                    and fields.get("Uid", "").split()[:1] == [str(uid)]):
+                found.append(int(entry.name))
+    return found
+
+
 def _field_kb(text: str, name: str) -> int:
     for line in text.splitlines():
         if line.startswith(name + ":"):
@@ -85,15 +103,20 @@ def _alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def watch(pid: int, *, memory_bytes: int, threads: int, folders: Iterable[Path] = (),
+def watch(pid: int, *, memory_bytes: int, threads: int, folders: Iterable[Path] = (), uid: int | None = None,
           on_kill: Callable[[str], None] | None = None) -> threading.Thread:
     """Start a daemon thread that kills process group `pid` (the sandbox) when its process tree holds
-    more than `memory_bytes` or `threads`; it ends by itself when `pid` has ended."""
+    more than `memory_bytes` or `threads`; it ends by itself when `pid` has ended. With `uid` (the
+    kernel's own, in the uid-only tier, where orphans leave the tree), every process of `uid` counts
+    and is killed too."""
     folders = [Path(folder) for folder in folders]
 
     def run() -> None:
         while _alive(pid):
-            memory, running = usage(process_tree(pid), folders)
+            pids = process_tree(pid)
+            if uid is not None:
+                pids = sorted(set(pids) | set(processes_of(uid)))
+            memory, running = usage(pids, folders)
             if memory > memory_bytes or running > threads:
                 why = (f"memory {memory // 2**20} MB > {memory_bytes // 2**20} MB" if memory > memory_bytes
                        else f"threads {running} > {threads}")
@@ -101,6 +124,11 @@ def watch(pid: int, *, memory_bytes: int, threads: int, folders: Iterable[Path] 
                     os.killpg(pid, signal.SIGKILL)
                 except OSError:
                     pass
+                for other in pids if uid is not None else []:  # the uid-only tier: no PID namespace
+                    try:
+                        os.kill(other, signal.SIGKILL)
+                    except OSError:
+                        pass
                 if on_kill is not None:
                     on_kill(why)
                 return

@@ -20,9 +20,10 @@ import traceback
 import warnings
 from pathlib import Path
 
-from . import sandbox, speedups
-from .jobs import IPC_PATH, PID_PATH, remove_ipc_folder
-from .kernel_launcher import THREAD_VARIABLES, memory_cgroups_work
+from . import sandbox, speedups, tiers
+from .jobs import IPC_PATH, PID_PATH, UID_PATH, remove_ipc_folder
+from .kernel_launcher import THREAD_VARIABLES, die_with_parent, memory_cgroups_work
+from .pool import GRADER_PID
 
 speedups.apply()
 
@@ -48,15 +49,15 @@ IPC_MB = 4  # size of the socket folder's tmpfs: the kernel can write there, so 
 SHARED_MEMORY = "/dev/shm"  # where the socket folder goes when not grading as root
 
 
-def _private_folder(uid: int) -> Path:
+def _private_folder(uid: int, size_mb: int = IPC_MB) -> Path:
     """A new empty folder that only `uid` (the kernel's user) and the grader can use, for the kernel's
-    Unix sockets (a short path: a socket's must be under 108 bytes). The kernel can write there, so it
-    must not fill a disk: as root it is a tiny tmpfs of its own; otherwise it goes in the memory-backed
-    /dev/shm where there is one."""
+    Unix sockets (a short path: a socket's must be under 108 bytes) and, in the uid-only tier, as its
+    HOME. The kernel can write there, so it must not fill a disk: as root it is a tmpfs of its own of
+    `size_mb`; otherwise it goes in the memory-backed /dev/shm where there is one."""
     memory_backed = not sandbox.is_root() and os.access(SHARED_MEMORY, os.W_OK | os.X_OK)
     path = Path(tempfile.mkdtemp(prefix="kdd-ipc-", dir=SHARED_MEMORY if memory_backed else None))
     if sandbox.is_root():
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={IPC_MB}m,mode=0700,uid={uid},gid={uid}",
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700,uid={uid},gid={uid}",
                                   "kdd-ipc", str(path)], capture_output=True, text=True)
         if mounted.returncode != 0:
             LOG.warning("no tmpfs for %s (%s); the kernel's socket folder is on disk", path, mounted.stderr.strip())
@@ -98,13 +99,23 @@ def autograde(job: dict) -> None:
     config.LimitedExecute.memory_mb = limits["memory_mb"]
     launcher_args = ["--memory-mb", str(limits["memory_mb"]), "--file-mb", str(limits["disk_mb"]),
                      "--threads", str(job["threads"]), "--pidfile", str(workdir / PID_PATH),
+                     "--parent", str(os.getpid()),
                      "--cpu-seconds", str(limits["notebook_seconds"] * job["threads"] + 60)]
     manager = config.LimitedKernelManager
-    manager.sandboxed = bool(job.get("sandbox", True))
+    tier = tiers.Tier.of(job.get("sandbox", True))
+    manager.sandboxed = bool(tier)
+    uid_only = tier is tiers.Tier.UID
     if manager.sandboxed:
         uid = sandbox.claim_uid()  # reserved for this worker's kernels while it lives
-        manager.ipc_dir = str(_private_folder(uid))
+        if uid_only:  # whatever an earlier kernel of this uid left (a worker that was killed)
+            tiers.become_subreaper()
+            tiers.end_job(uid)
+            (workdir / UID_PATH).write_text(str(uid), encoding="ascii")  # for jobs.stop_kernel's cleanup
+        manager.ipc_dir = str(_private_folder(uid, limits["disk_mb"] if uid_only else IPC_MB))
         (workdir / IPC_PATH).write_text(manager.ipc_dir, encoding="utf-8")  # for jobs.stop_kernel's cleanup
+        if uid_only:  # the socket folder is the kernel's HOME: data/ goes there
+            tiers.give_data(Path(job["data_dir"]) if job.get("data_dir") else None, Path(manager.ipc_dir), uid)
+        manager.uid_only = uid_only
         manager.data_dir = job.get("data_dir") or ""
         manager.uid = uid
         manager.tmp_mb = limits["disk_mb"]
@@ -124,10 +135,14 @@ def autograde(job: dict) -> None:
     try:
         converter.start()
     finally:
+        if uid_only:  # no PID namespace ends what the kernel started: end every process of its uid
+            tiers.end_job(uid)
         remove_ipc_folder(workdir)
 
 
 def main() -> None:
+    if os.environ.get(GRADER_PID):  # a worker never outlives the `grade` run that started it, even on SIGKILL
+        die_with_parent(int(os.environ[GRADER_PID]))
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # anything printed by nbgrader or the kernel's process goes to the log, not the protocol
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")

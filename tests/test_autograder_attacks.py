@@ -2,16 +2,23 @@
 
 Every attack in tests/attacks.py is a student notebook built from a released exercise. All of them,
 plus the blank exercise and an innocent "victim" submission, are graded in ONE run of the command
-instructors use (a module fixture). No attack may score above the blank notebook, stop the batch,
-reach the network, the grader's files, other submissions or the solutions, or leave a process behind.
+instructors use (a module fixture), once in each sandbox tier (tiers.py): bubblewrap, and uid-only in
+a container whose bwrap cannot create namespaces (autograder_fixtures/container.py). No attack may
+score above the blank notebook, stop the batch, reach the grader's files, other submissions or the
+solutions, or leave a process behind; in the bwrap tier none may reach the network either (the
+uid-only tier cannot cut it, and says so). Last, one attack of each kind (file thief, result forgers,
+test patcher, kernel killer, daemon, bomb) goes through Gradescope's `run_autograder` in such a
+container, one container per submission as Gradescope runs them.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
+import os
 import re
 import socket
 import subprocess
@@ -19,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,11 +35,13 @@ import pytest
 
 import autograder_fixtures  # noqa: F401 (puts the repository on sys.path)
 from attacks import ASSIGNMENT, ATTACKS, FAKE_OUTPUT, HTML_STUDENT, REPORT
+from autograder_fixtures import Descendants, container
 from conftest import ROOT
 
 from autograder import sandbox
 from autograder.course import read_spec
 from autograder.limits import Limits
+from autograder.tiers import Tier
 
 MEMORY_MB = 1536  # TensorFlow and the exercise need about 600 MB
 CLI_LIMITS = ["--timeout", "90", "--cell-timeout", "20", "--memory-mb", str(MEMORY_MB)]
@@ -41,6 +51,11 @@ SANDBOX_UIDS = range(sandbox.UID_BASE, sandbox.UID_BASE + sandbox.UID_COUNT)
 BLANK, VICTIM = "blank", "victim"
 SECRET = "VICTIM-SECRET-" + "5f1c0e9a"  # in the victim's notebook only; the thief looks for "VICTIM-SECRET"
 SPEC = read_spec(ROOT / "solutions" / ASSIGNMENT)
+# In the uid-only tier a kernel reads what any user of the machine may: the course's source and the
+# trusted checks must be private (the grader refuses otherwise); the run makes them so, and puts back
+# their modes after it.
+PRIVATE_FOR_UID_TIER = (ROOT / "solutions", ROOT / "autograder" / "checks")
+MARKERS_INSIDE = "/tmp/kdd-attack-markers"  # in a container: a folder any process may write
 
 
 def student_of(name: str) -> str:
@@ -130,62 +145,6 @@ def tree_hashes(*folders: Path) -> dict[str, str]:
     return hashes
 
 
-def process_table() -> dict[tuple[int, int], tuple[int, str, int]]:
-    """(pid, start time) -> (parent pid, state, uid) of every process on this machine."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                uid = entry.stat().st_uid
-            except (OSError, IndexError):
-                continue
-            table[(int(entry.name), int(fields[19]))] = (int(fields[1]), fields[0], uid)
-    return table
-
-
-class Descendants:
-    """Every process descending from one process while it runs (sampled twice a second).
-
-    Other grading runs on the same machine use the same sandbox users, so "what this run left behind"
-    is told by descent, not by user.
-    """
-
-    def __init__(self, root: int) -> None:
-        self.root, self.seen = root, {}  # (pid, start time) -> uid
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.5):
-            table = process_table()
-            pids = {pid for pid, _ in self.seen} | {self.root}
-            for _ in range(64):  # parent links, one generation per pass
-                found = {key: uid for key, (parent, _, uid) in table.items() if parent in pids and key[0] not in pids}
-                if not found:
-                    break
-                self.seen.update(found)
-                pids |= {pid for pid, _ in found}
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def alive(self) -> list[str]:
-        """Those still running (zombies, which can do nothing, aside), with their user and command."""
-        table = process_table()
-        left = []
-        for pid, start in sorted(self.seen):
-            if (pid, start) in table and table[(pid, start)][1] != "Z":
-                try:
-                    command = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except OSError:
-                    command = "?"
-                left.append(f"uid {table[(pid, start)][2]} pid {pid}: {command[:150]}")
-        return left
-
-
 @dataclass
 class Run:
     base: Path
@@ -198,6 +157,13 @@ class Run:
     inputs: dict[str, str]
     descendants: Descendants
     rows: list[dict] = field(default_factory=list)
+    tier: Tier = Tier.BWRAP
+
+    def graders(self, paths: list[str]) -> list[str]:
+        """Those of `paths` inside this run's grader folders or inputs (a folder's name is no secret), or
+        notebooks anywhere."""
+        tops = [str(self.out), str(self.base / "subs"), str(ROOT / ".grading"), *map(str, PRIVATE_FOR_UID_TIER)]
+        return [path for path in paths if path.endswith(".ipynb") or any(path.startswith(top + "/") for top in tops)]
 
     def row(self, student: str) -> dict:
         rows = [row for row in self.rows if row["student"] == student]
@@ -225,14 +191,32 @@ class Run:
         return found
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Run:
-    base = tmp_path_factory.mktemp("attacks")
+@contextlib.contextmanager
+def private_course_sources():
+    """PRIVATE_FOR_UID_TIER private to root while a uid-only tier grades, then as they were."""
+    modes = {path: path.stat().st_mode & 0o7777 for path in PRIVATE_FOR_UID_TIER}
+    try:
+        for path in PRIVATE_FOR_UID_TIER:
+            path.chmod(0o700)
+        yield
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+@pytest.fixture(scope="module", params=[Tier.BWRAP, Tier.UID], ids=str)
+def run(request, tmp_path_factory) -> Run:
+    tier = request.param
+    if tier is Tier.UID and container.available() is not None:
+        pytest.skip(f"no container for the uid-only tier: {container.available()}")
+    base = tmp_path_factory.mktemp(f"attacks-{tier}")
     subs, out, markers = base / "subs", base / "out", base / "markers"
     markers.mkdir()
+    markers.chmod(0o1777)  # a survivor of any user writes here (in a container, at MARKERS_INSIDE)
     listener = Listener()
     params = {"@PORT@": str(listener.tcp.getsockname()[1]), "@UDP_PORT@": str(listener.udp.getsockname()[1]),
-              "@HOSTS@": repr(listener.hosts()), "@ABSTRACT@": listener.abstract_name, "@MARKERS@": str(markers),
+              "@HOSTS@": repr(listener.hosts()), "@ABSTRACT@": listener.abstract_name,
+              "@MARKERS@": MARKERS_INSIDE if tier is Tier.UID else str(markers),
               "@OUT@": str(out.resolve()), "@REPO@": str(ROOT), "@LIMIT_MB@": str(MEMORY_MB)}
     notebooks = {student_of(name): notebook_for(name, params) for name in ATTACKS}
     notebooks[BLANK] = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
@@ -243,16 +227,19 @@ def run(tmp_path_factory) -> Run:
     before, inputs = tree_hashes(*(ROOT / folder for folder in WATCHED)), tree_hashes(subs)
     command = [sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--workers", "2",
                *CLI_LIMITS]
+    if tier is Tier.UID:
+        command = container.no_namespaces(command, {base: str(base), markers: MARKERS_INSIDE})
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    descendants = Descendants(process.pid)
-    stdout, stderr = process.communicate(timeout=1800)
+    with private_course_sources() if tier is Tier.UID else contextlib.nullcontext():
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        descendants = Descendants(process.pid)
+        stdout, stderr = process.communicate(timeout=1800)
     seconds = time.monotonic() - started
     descendants.stop()
     result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-    print(f"\nattack suite: {len(notebooks)} notebooks graded in {seconds:.0f} s "
+    print(f"\nattack suite ({tier} tier): {len(notebooks)} notebooks graded in {seconds:.0f} s "
           f"({len(descendants.seen)} processes started)")
-    outcome = Run(base, out, markers, result, seconds, listener, before, inputs, descendants)
+    outcome = Run(base, out, markers, result, seconds, listener, before, inputs, descendants, tier=tier)
     if (out / "grades.json").exists():
         outcome.rows = json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]
     yield outcome
@@ -320,15 +307,21 @@ def test_solutions_and_other_submissions_are_out_of_reach(run):
     assert reports, "the thief reported nothing: did its cell run?"
     report = reports[-1]
     assert report["searched"] > 0, report
-    assert report["found"] == [], f"the kernel could read solutions, hidden tests or another submission: {report}"
-    assert report["names"] == [], f"the kernel could see grading files: {report['names']}"
+    found, names = report["found"], report["names"]
+    if run.tier is Tier.UID:  # the machine's own file system: it sees other users' files, never the grader's
+        found, names = run.graders(found), run.graders([name for name in names if not name.endswith(".ipynb")])
+    assert found == [], f"the kernel could read solutions, hidden tests or another submission: {report}"
+    assert names == [], f"the kernel could see grading files: {names}"
 
 
 def test_grade_files_are_out_of_reach(run):
     reports = run.reports("grades_forger")
     assert reports, "the forger reported nothing: did its cell run?"
     assert reports[-1]["written"] == [], f"the kernel overwrote grading files: {reports[-1]['written']}"
-    assert reports[-1]["seen"] == [], f"the kernel could see grading files: {reports[-1]['seen']}"
+    seen = reports[-1]["seen"]
+    if run.tier is Tier.UID:  # the machine's own file system: it sees other users' files, never the grader's
+        seen = run.graders([path for path in seen if not path.endswith(".ipynb")])
+    assert seen == [], f"the kernel could see grading files: {seen}"
     forged = [str(path) for path in run.out.rglob("*") if path.is_file() and b"KDD-FORGED" in path.read_bytes()]
     assert forged == [], f"forged content in the output folder: {forged}"
 
@@ -375,6 +368,9 @@ def test_kernel_cannot_fill_the_graders_disk(run):
 def test_network_is_unreachable(run):
     reports = run.reports("network")
     assert reports, "the network attack reported nothing: did its cell run?"
+    if run.tier is Tier.UID:  # no network namespace: the instructor must be told instead
+        assert "network is NOT cut" in run.result.stderr, "the uid-only tier must say that the network is open"
+        return
     assert reports[-1]["reached"] == [] and run.listener.reached == [], (reports, run.listener.reached)
 
 
@@ -454,12 +450,16 @@ def test_output_flood_is_capped(run):
 def test_values_computed_for_another_submission_score_nothing(run, tmp_path):
     """The victim's probe seed leaked (printed into its feedback, say) and someone with a working solution
     computed the reference values for it: a notebook that prints those values gets another seed."""
+    if run.tier is not Tier.BWRAP:
+        pytest.skip("the replay does not depend on the tier: it is graded once, after the bwrap tier's run")
     from attacks import PROBE_REPLAY
 
     from autograder import trusted
 
     victim_sha = hashlib.sha256((run.base / "subs" / VICTIM / f"{ASSIGNMENT}.ipynb").read_bytes()).hexdigest()
-    stolen = trusted.plan(ASSIGNMENT, SPEC.source_sha256, ROOT / ".grading").expected_for(victim_sha)
+    current = trusted.plan(ASSIGNMENT, SPEC.source_sha256, ROOT / ".grading")
+    current.give([victim_sha])  # the victim has its number already: this only reads it
+    stolen = current.expected_for(victim_sha)
     assert stolen and set(stolen) == set(trusted.load(ASSIGNMENT).tasks), "no reference values for the victim"
     nb = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
     answer = next(cell for cell in nb["cells"] if cell["metadata"].get("nbgrader", {}).get("solution"))
@@ -476,3 +476,110 @@ def test_values_computed_for_another_submission_score_nothing(run, tmp_path):
     assert json.dumps(stolen["in_fit"]) in printed, "the replay never reached the grader: the test proves nothing"
     assert row["score"] <= run.row(BLANK)["score"], f"replayed values scored {row['score']}: {row['tests']}"
     assert len(row["flags"]) == len(SPEC.tests), f"every replayed task must be flagged: {row['flags']}"
+
+
+# --- every attack through Gradescope's run_autograder, in containers without namespaces ---------------------
+
+GRADESCOPE_ROOT = "/tmp/autograder"  # the container's /autograder
+REFERENCE = "reference"
+# One attack of each kind the issue names (a container costs two kernels: the whole suite already ran above in
+# the uid-only tier, through the same `grade` code; these attack what only Gradescope's layout adds: the bundle
+# in /autograder/source, results.json, the container's own processes)
+GRADESCOPE_ATTACKS = ("solutions_thief", "grades_forger", "trusted_probe_spoofed", "input_transformer",
+                      "kill_everything", "detached_writer", "fork_bomb")
+
+
+@dataclass
+class Container:
+    """One Gradescope container that graded one submission."""
+
+    root: Path  # on this machine: what the container saw as GRADESCOPE_ROOT
+    markers: Path
+    done: subprocess.CompletedProcess
+    results: dict | None
+
+    def reports(self) -> list[dict]:
+        """What the attack printed about itself (`KDD-ATTACK-REPORT {...}` lines), in order."""
+        found = []
+        for path in (self.root / "graded" / "results").glob("*.ipynb"):
+            for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+                for output in cell.get("outputs", []):
+                    text = "".join(output.get("text", ""))
+                    found += [json.loads(line.split(" ", 1)[1]) for line in text.splitlines()
+                              if line.startswith(REPORT)]
+        return found
+
+
+def grade_in_a_container(bundle: Path, base: Path, name: str, nb: dict) -> Container:
+    root, markers = base / name / "autograder", base / name / "markers"
+    container.unpack_bundle(bundle, root)
+    markers.mkdir()
+    markers.chmod(0o1777)
+    (root / "submission").mkdir()
+    (root / "submission" / f"{ASSIGNMENT}.ipynb").write_text(json.dumps(nb, indent=1), encoding="utf-8")
+    command = container.no_namespaces(["bash", f"{GRADESCOPE_ROOT}/source/run_autograder"],
+                                      {root: GRADESCOPE_ROOT, markers: MARKERS_INSIDE})
+    env = {**os.environ, "AUTOGRADER_ROOT": GRADESCOPE_ROOT, "AUTOGRADER_PYTHON": sys.executable}
+    done = subprocess.run(command, cwd="/", env=env, capture_output=True, text=True, timeout=1800)
+    results = root / "results" / "results.json"
+    return Container(root, markers, done, json.loads(results.read_text()) if results.exists() else None)
+
+
+@pytest.fixture(scope="module")
+def gradescope(tmp_path_factory) -> dict[str, Container]:
+    """The reference, the blank notebook and every attack, each graded by run_autograder in a container of its
+    own whose bwrap cannot create namespaces (as in Gradescope's Docker), a few containers at a time."""
+    if container.available() is not None:
+        pytest.skip(f"no container here: {container.available()}")
+    from autograder.course import Course
+    from autograder.gradescope import build
+
+    base = tmp_path_factory.mktemp("attacks-gradescope")
+    bundle = build(Course(ROOT), ASSIGNMENT, base / "autograder.zip")
+    listener = Listener()
+    params = {"@PORT@": str(listener.tcp.getsockname()[1]), "@UDP_PORT@": str(listener.udp.getsockname()[1]),
+              "@HOSTS@": repr(listener.hosts()), "@ABSTRACT@": listener.abstract_name, "@MARKERS@": MARKERS_INSIDE,
+              "@OUT@": f"{GRADESCOPE_ROOT}/graded", "@REPO@": f"{GRADESCOPE_ROOT}/source", "@LIMIT_MB@": "2048"}
+    notebooks = {name: notebook_for(name, params) for name in GRADESCOPE_ATTACKS}
+    notebooks[BLANK] = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
+    notebooks[REFERENCE] = json.loads(SPEC.notebook.read_text(encoding="utf-8"))
+    started = time.monotonic()
+    # each container grades with all cores; the repository's solutions are on this machine, not in Gradescope's
+    with ThreadPoolExecutor(max(1, (os.cpu_count() or 1) // 4)) as pool, private_course_sources():
+        runs = dict(zip(notebooks, pool.map(lambda item: grade_in_a_container(bundle, base, *item), notebooks.items())))
+    print(f"\nattack suite (Gradescope, no namespaces): {len(runs)} containers in {time.monotonic() - started:.0f} s")
+    yield runs
+    listener.close()
+
+
+def test_gradescope_without_namespaces_scores_the_reference_full_and_the_blank_zero(gradescope):
+    reference, blank = gradescope[REFERENCE], gradescope[BLANK]
+    assert reference.results and reference.results["score"] == SPEC.max_score, reference.done.stdout[-3000:]
+    assert blank.results and blank.results["score"] == 0, blank.done.stdout[-3000:]
+    assert "Sandbox tier 'uid'" in blank.done.stdout and "network is NOT cut" in blank.done.stdout, (
+        f"the instructor's log must name the tier and say the network is open: {blank.done.stdout[-2000:]}")
+
+
+@pytest.mark.parametrize("name", GRADESCOPE_ATTACKS)
+def test_gradescope_attack_gains_no_points(gradescope, name):
+    ran, blank = gradescope[name], gradescope[BLANK]
+    assert ran.results is not None, f"{name}: no results.json: {ran.done.stdout[-2000:]} {ran.done.stderr[-2000:]}"
+    gained = [(test["name"], test["score"]) for test in ran.results["tests"] if test["score"] > 0]
+    assert ran.results["score"] <= blank.results["score"], (
+        f"{name} ({ATTACKS[name].what}) scored {ran.results['score']} in Gradescope's container where the blank "
+        f"notebook scores {blank.results['score']}: {gained}")
+
+
+def test_gradescope_grader_files_are_out_of_the_thiefs_and_forgers_reach(gradescope):
+    [*_, stolen] = gradescope["solutions_thief"].reports() or [{"found": ["(no report: did the cell run?)"]}]
+    [*_, forged] = gradescope["grades_forger"].reports() or [{"written": ["(no report: did the cell run?)"]}]
+    graders = (f"{GRADESCOPE_ROOT}/source/", f"{GRADESCOPE_ROOT}/graded/", f"{GRADESCOPE_ROOT}/results/")
+    assert [path for path in stolen["found"] if path.startswith(graders) or path.endswith(".ipynb")
+            and not path.startswith(f"{GRADESCOPE_ROOT}/submission/")] == [], f"the thief read: {stolen}"
+    assert forged["written"] == [], f"the forger overwrote: {forged['written']}"
+
+
+def test_gradescope_nothing_outlives_a_container(gradescope):
+    time.sleep(3)  # a detached writer tries every 0.5 s: give a survivor the chance to show itself
+    written = sorted(str(path) for ran in gradescope.values() for path in ran.markers.rglob("*"))
+    assert written == [], f"a process started by a submission wrote after its container's grading: {written}"

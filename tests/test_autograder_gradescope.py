@@ -83,3 +83,61 @@ def test_bundle_carries_the_whole_package_with_its_trusted_checks(tmp_path):
 
     check = trusted.load("rmse_metric", tmp_path / "source" / "autograder" / "checks")
     assert check is not None and check.tasks, "the bundled package has no trusted check for rmse_metric"
+
+
+def test_setup_installs_bubblewrap_and_setpriv(gradescope):
+    with zipfile.ZipFile(gradescope["bundle"]) as archive:
+        setup = archive.read("setup.sh").decode()
+    install = next(line for line in setup.splitlines() if line.startswith("apt-get install"))
+    assert "bubblewrap" in install.split() and "util-linux" in install.split(), install
+
+
+@pytest.fixture(scope="module")
+def without_namespaces(tmp_path_factory):
+    """run_autograder in a container whose bwrap cannot create namespaces (Gradescope's Docker)."""
+    from autograder_fixtures import container
+
+    if container.available() is not None:
+        pytest.skip(container.available())
+    base = tmp_path_factory.mktemp("gradescope-no-namespaces")
+    bundle = build(Course(make_course(base / "course")), "tinyadd", base / "autograder.zip")
+    root, inside = base / "autograder", "/tmp/autograder"  # /autograder of the container
+    container.unpack_bundle(bundle, root)
+    wrong_add = {"add": "def add(a, b):\n    return a - b", "mul": REFERENCE["tinyadd"]["mul"]}
+    write(notebook("tinyadd", wrong_add), root / "submission" / "tinyadd.ipynb")
+    env = {**os.environ, "AUTOGRADER_ROOT": inside, "AUTOGRADER_PYTHON": sys.executable}
+    run = subprocess.run(container.no_namespaces(["bash", f"{inside}/source/run_autograder"], {root: inside}),
+                         cwd="/", env=env, capture_output=True, text=True, timeout=600)
+    results = root / "results" / "results.json"
+    return {"root": root, "run": run, "results": json.loads(results.read_text()) if results.exists() else None}
+
+
+def test_without_namespaces_gradescope_grades_in_the_uid_tier(without_namespaces):
+    run, results = without_namespaces["run"], without_namespaces["results"]
+    assert run.returncode == 0 and results is not None, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "Sandbox tier 'uid'" in run.stdout, f"the instructor's log must name the tier: {run.stdout[-2000:]}"
+    assert "network is NOT cut" in run.stdout, "the instructor's log must say that this tier leaves the network open"
+    assert results["score"] == 3, results
+
+
+def test_without_namespaces_the_bundle_is_made_private_before_grading(without_namespaces):
+    source = without_namespaces["root"] / "source"
+    mode = source.stat().st_mode
+    assert mode & 0o077 == 0, f"the bundle (solutions, checks) stays readable by others: {oct(mode)}"
+
+
+def test_where_no_sandbox_tier_works_gradescope_grades_nothing_and_tells_the_instructor(tmp_path, monkeypatch,
+                                                                                         capsys):
+    from autograder import gradescope, tiers
+    from autograder.intake import UsageError
+
+    def refuse(unsafe=False):
+        raise UsageError("student code cannot be isolated on this machine (a test)")
+
+    monkeypatch.setattr(tiers, "choose", refuse)
+    write(notebook("tinyadd", REFERENCE["tinyadd"]), tmp_path / "submission" / "tinyadd.ipynb")
+    results = gradescope.run(tmp_path, "tinyadd")
+    assert results["score"] == 0 and "could not be graded" in results["output"], results
+    assert "isolated" not in results["output"], "the reason is for the instructor, not the student"
+    assert "cannot be isolated" in capsys.readouterr().out, "the instructor's log must say why nothing was graded"
+    assert json.loads((tmp_path / "results" / "results.json").read_text()) == results

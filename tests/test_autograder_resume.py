@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
-from autograder_fixtures import REFERENCE, make_course, notebook, reference, write
+from autograder_fixtures import REFERENCE, REPO, Descendants, make_course, notebook, reference, wait_until, write
 
 import autograder.grade
 from autograder import gradebook, jobs
@@ -78,3 +81,34 @@ def test_stuck_job_is_stopped_and_the_worker_replaced(course, tmp_path):
     assert replies["stuck"]["ok"] is False and "did not finish within" in replies["stuck"]["error"], replies
     assert replies["fine"]["ok"] is True, f"the next job must run on a fresh worker: {replies['fine']}"
     assert jobs.collect(tmp_path / "fine", spec)[0][0]["passed"], "the fresh worker graded correctly"
+
+
+def test_nothing_outlives_a_killed_grade_run_and_the_rerun_cleans_up(course, tmp_path):
+    sleeper = {"add": "import time\nwhile True:\n    time.sleep(0.5)", "mul": REFERENCE["tinyadd"]["mul"]}
+    write(notebook("tinyadd", sleeper), tmp_path / "subs" / "sleeper" / "tinyadd.ipynb")
+    write(notebook("tinyadd", REFERENCE["tinyadd"]), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--out", str(out), "--course",
+               str(course.root), "--workers", "2"]
+    # limits far above the wait below: an orphaned kernel would outlive it, so only dying with `grade` passes
+    process = subprocess.Popen([*command, "--cell-timeout", "900", "--timeout", "900"], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    descendants = Descendants(process.pid)
+    try:
+        wait_until(lambda: any("ipykernel" in line for line in descendants.alive()), "a kernel to start")
+        leftovers = [Path(path.read_text().strip()) for path in out.glob(".work/*/ipc.path")]
+        process.kill()  # SIGKILL: `grade` gets no chance to clean up; what it started must die by itself
+        process.wait()
+        wait_until(lambda: not descendants.alive(), "the workers and kernels of the killed run to end")
+    finally:
+        descendants.stop()
+        process.kill()
+    assert leftovers, "the test killed the run before any job had a socket folder: it proves nothing"
+    rerun = subprocess.run([*command, "--cell-timeout", "5", "--timeout", "120"], cwd=REPO, capture_output=True,
+                           text=True)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
+    scores = {row["student"]: row["score"] for row in json.loads((out / "grades.json").read_text())["submissions"]}
+    assert scores == {"ann": 5, "sleeper": 3}, scores
+    jobs_left = sorted(path.name for path in (out / ".work").iterdir()) if (out / ".work").exists() else []
+    assert set(jobs_left) <= {"logs", "scratch"}, f"job folders of the killed run remain: {jobs_left}"
+    assert not [path for path in leftovers if path.exists()], f"socket folders remain: {leftovers}"

@@ -110,7 +110,10 @@ def tiny_course(tmp_path_factory):
 
 
 def test_grading_refuses_to_run_without_a_sandbox_unless_told(tiny_course, tmp_path, monkeypatch, capsys):
+    from autograder import tiers
+
     monkeypatch.setattr(sandbox, "unavailable", lambda: "bubblewrap (`bwrap`) is not installed")
+    monkeypatch.setattr(tiers, "uid_unavailable", lambda: "it needs root")  # no tier at all (test_autograder_tiers.py)
     submission = write(notebook("tinyadd"), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
     with pytest.raises(UsageError, match="--unsafe"):
         grade([submission.parent.parent], tmp_path / "out", course=tiny_course, stream=io.StringIO())
@@ -177,8 +180,9 @@ def test_probe_cells_run_and_report_in_a_kernel_namespace():
             assert seen["value"]["sum"] == expected_sum and 0 <= seen["value"]["draw"] < 1, seen
 
 
-def test_the_trusted_check_caps_nbgrader_and_flags_disagreements():
-    plan = trusted.Plan(trusted.Check("demo", "", ("a", "b", "c"), "0" * 64), b"key", "source")
+def test_the_trusted_check_caps_nbgrader_and_flags_disagreements(tmp_path):
+    plan = trusted.Plan(trusted.Check("demo", "", ("a", "b", "c"), "0" * 64), b"key", "source", tmp_path)
+    plan.give(["sub"])
     plan.expected[plan.probe_id(plan.seed("sub"))] = {"a": {"value": 1.0}, "b": {"value": 2.0}, "c": {"value": 3.0}}
     tests = [{"name": f"demo-{task}", "score": score, "max_score": 2.0, "passed": score == 2.0, "message": ""}
              for task, score in (("a", 2.0), ("b", 2.0), ("c", 0.0))]
@@ -288,15 +292,37 @@ def test_a_kernel_without_a_cgroup_is_stopped_past_its_memory(tmp_path):
         run_sync(manager.shutdown_kernel)(now=True)
 
 
-def test_every_submission_has_a_seed_of_its_own():
+def test_every_submission_has_a_seed_of_its_own(tmp_path):
     check = trusted.Check("demo", "def check_add(rng, ns):\n    return 1\n", ("add",), "0" * 64)
-    plan = trusted.Plan(check, b"secret", "source")
+    plan = trusted.Plan(check, b"secret", "source", tmp_path / "state")
+    plan.give(["a" * 64, "b" * 64])
+    plan.give(["b" * 64, "c" * 64])
     seeds = {plan.seed(sha) for sha in ("a" * 64, "b" * 64, "c" * 64)}
     assert len(seeds) == 3, "two notebooks with different bytes must never share probe inputs"
-    assert plan.seed("a" * 64) == plan.seed("a" * 64), "a rerun of the same bytes needs the same seed (cache)"
-    other_course = trusted.Plan(check, b"another secret", "source")
+    again = trusted.Plan(check, b"secret", "source", tmp_path / "state")  # a later run of the same course
+    again.give(["c" * 64, "a" * 64, "d" * 64])
+    assert [again.seed(sha) for sha in ("a" * 64, "c" * 64)] == [plan.seed("a" * 64), plan.seed("c" * 64)], (
+        "a rerun of the same bytes must keep its seed (cached results stay valid)")
+    assert again.seed("d" * 64) not in seeds, "a seed is never given to a second submission"
+    other_course = trusted.Plan(check, b"another secret", "source", tmp_path / "other")
+    other_course.give(["a" * 64])
     assert other_course.seed("a" * 64) != plan.seed("a" * 64), "the seed depends on the grader's secret"
     assert str(plan.seed("a" * 64)) not in plan.probe_id(plan.seed("a" * 64)), "file names never show a seed"
+
+
+def test_reference_jobs_compute_missing_seeds_and_the_next_ones_to_give(tmp_path):
+    check = trusted.Check("demo", "def check_add(rng, ns):\n    return 1\n", ("add",), "0" * 64)
+    plan = trusted.Plan(check, b"secret", "source", tmp_path / "state")
+    plan.give(["a" * 64])
+    [batch] = plan.seeds_to_compute(["a" * 64])
+    assert plan.seed("a" * 64) in batch
+    assert len(batch) == trusted.REFERENCE_BATCH, "a reference job fills up with seeds for later submissions"
+    for seed_value in batch:
+        trusted.record_reference("demo", plan, seed_value, {"add": {"value": 1}})
+    later = trusted.Plan(check, b"secret", "source", tmp_path / "state")
+    later.give(["a" * 64, "b" * 64])
+    assert later.seeds_to_compute(["a" * 64, "b" * 64]) == [], "the next submission finds its values computed"
+    assert later.expected_for("b" * 64) == {"add": {"value": 1}}
 
 
 def test_a_reference_job_probes_several_seeds_in_order():
@@ -309,3 +335,40 @@ def test_a_reference_job_probes_several_seeds_in_order():
     assert len(set(nonces)) == 3 and [cell["metadata"][trusted.METADATA]["nonce"] for cell in probes] == nonces
     assert [f"default_rng({seed})" in cell["source"] for cell, seed in zip(probes, (3, 5, 8))] == [True] * 3
     assert notebook_json["cells"][4]["source"] == "after", "probe cells go right after their test cell"
+
+
+FILTER_PROBE = textwrap.dedent("""
+    import ctypes, errno, json, os, subprocess, threading
+    libc = ctypes.CDLL(None, use_errno=True)
+    def outcome(result):
+        return "allowed" if result != -1 else errno.errorcode[ctypes.get_errno()]
+    seen = {
+        "unshare(CLONE_NEWUSER)": outcome(libc.unshare(0x10000000)),
+        "unshare(CLONE_NEWNET)": outcome(libc.unshare(0x40000000)),
+        "mount": outcome(libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+        "ptrace(PTRACE_ATTACH, 1)": outcome(libc.ptrace(16, 1, None, None)),
+        "keyctl": outcome(libc.syscall(250 if os.uname().machine == "x86_64" else 219, 0, 0, 0, 0)),
+        "bpf": outcome(libc.syscall(321 if os.uname().machine == "x86_64" else 280, 0, 0, 0)),
+        "unshare -U (the tool)": subprocess.run(["unshare", "-U", "true"], capture_output=True).returncode,
+    }
+    worker = threading.Thread(target=lambda: seen.__setitem__("thread", "ran"))
+    worker.start(); worker.join()
+    child = os.fork()
+    if child == 0:
+        os._exit(7)
+    seen["fork"] = os.waitpid(child, 0)[1] >> 8
+    print(json.dumps(seen))
+""")
+
+
+def test_the_sandbox_denies_namespaces_mounts_tracing_and_kernel_interfaces():
+    command = sandbox.command([sys.executable, "-c", FILTER_PROBE], ipc_dir=None, data_dir=None,
+                              uid=sandbox.claim_uid(), tmp_mb=8)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout)
+    for call in ("unshare(CLONE_NEWUSER)", "unshare(CLONE_NEWNET)", "mount", "ptrace(PTRACE_ATTACH, 1)", "keyctl",
+                 "bpf"):
+        assert seen[call] == "EPERM", f"{call} inside the sandbox: {seen[call]} (the seccomp filter must deny it)"
+    assert seen["unshare -U (the tool)"] != 0, "a process in the sandbox created a user namespace"
+    assert seen["thread"] == "ran" and seen["fork"] == 7, f"threads and fork must still work: {seen}"

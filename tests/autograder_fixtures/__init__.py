@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import nbformat
@@ -105,3 +107,68 @@ def write(nb_or_bytes, path: Path, mtime: float | None = None) -> Path:
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+def process_table() -> dict[tuple[int, int], tuple[int, str, int]]:
+    """(pid, start time) -> (parent pid, state, uid) of every process on this machine."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                uid = entry.stat().st_uid
+            except (OSError, IndexError):
+                continue
+            table[(int(entry.name), int(fields[19]))] = (int(fields[1]), fields[0], uid)
+    return table
+
+
+class Descendants:
+    """Every process descending from one process while it runs (sampled twice a second).
+
+    Other grading runs on the same machine use the same sandbox users, so "what this run left behind"
+    is told by descent, not by user.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root, self.seen = root, {}  # (pid, start time) -> uid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            table = process_table()
+            pids = {pid for pid, _ in self.seen} | {self.root}
+            for _ in range(64):  # parent links, one generation per pass
+                found = {key: uid for key, (parent, _, uid) in table.items() if parent in pids and key[0] not in pids}
+                if not found:
+                    break
+                self.seen.update(found)
+                pids |= {pid for pid, _ in found}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def alive(self) -> list[str]:
+        """Those still running (zombies, which can do nothing, aside), with their user and command."""
+        table = process_table()
+        left = []
+        for pid, start in sorted(self.seen):
+            if (pid, start) in table and table[(pid, start)][1] != "Z":
+                try:
+                    command = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    command = "?"
+                left.append(f"uid {table[(pid, start)][2]} pid {pid}: {command[:150]}")
+        return left
+
+
+def wait_until(condition, what: str, bound: float = 300.0) -> None:
+    """Poll `condition` until it holds; fail with `what` if it still does not after `bound` seconds (a
+    limit far above what a busy machine needs, so that it only ever catches a hang)."""
+    deadline = time.monotonic() + bound
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting after {bound:.0f} s: {what}"
+        time.sleep(0.2)

@@ -1,0 +1,85 @@
+"""A container's view of this machine, for tests of the uid-only sandbox tier.
+
+Gradescope's and most Docker containers cannot create namespaces, so `bwrap` fails there; they also
+have a /tmp of their own, and a Python that every user can run (/usr/bin/python3). `no_namespaces`
+runs a command that way on this machine: first on PATH, a `bwrap` that fails with Docker's message; a
+private, empty /tmp; and, where this machine's Python lives below a private folder (pyenv in /root),
+that folder replaced by one that others may pass through to the Python, and hold nothing else. These
+are mounts of the test harness, in a mount namespace of its own; the grader inside sees an ordinary
+file system. Shared with the machine stay the folder of sandbox uid reservations (concurrent grading
+runs must still never share a uid) and the folders given in `binds`.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+from autograder import sandbox
+
+# what bwrap says in a Docker container that lacks user namespaces
+DOCKER_BWRAP_ERROR = ("bwrap: No permissions to creating new namespace, likely because the kernel does not allow "
+                      "non-privileged user namespaces. On e.g. debian this can be enabled with 'sysctl "
+                      "kernel.unprivileged_userns_clone=1'.")
+FAKE_BIN = "/tmp/kdd-no-namespaces"  # inside the private /tmp
+
+
+def available() -> str | None:
+    """None when this machine can simulate a container (root, `unshare`, `mount`), else why not."""
+    if not sandbox.is_root():
+        return "simulating a container needs root"
+    missing = [tool for tool in ("unshare", "mount") if shutil.which(tool) is None]
+    return f"{', '.join(missing)} not installed" if missing else None
+
+
+def private_above_python() -> tuple[Path, Path] | None:
+    """(a folder above this Python that others cannot pass through, its entry on the way to the Python)."""
+    for path in sorted({Path(sys.executable).resolve(), Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}):
+        for folder, entry in zip(reversed(path.parents), [*reversed(path.parents[:-1]), path]):
+            if not folder.stat().st_mode & 0o001:
+                return folder, entry
+    return None
+
+
+def no_namespaces(command: list[str], binds: dict[Path, str] | None = None, cwd: str | None = None) -> list[str]:
+    """`command`, run with a failing `bwrap` first on PATH and a private /tmp, where each host folder of
+    `binds` is seen at the path it maps to (parents created private to root); in `cwd` when given (a
+    working folder below /tmp must be given: the one inherited is hidden by the private /tmp)."""
+    binds = {Path(host): inside for host, inside in (binds or {}).items()}
+    sandbox.UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    sources = [sandbox.UID_LOCKS, *binds]
+    targets = [str(sandbox.UID_LOCKS), *binds.values()]
+    hidden = private_above_python()
+    if hidden is not None:  # e.g. /root -> a tmpfs others may pass through, holding only /root/.pyenv
+        sources.append(hidden[1])
+        targets.append(str(hidden[1]))
+    lines = ["set -eu"]
+    lines += [f"exec {3 + index}<{shlex.quote(str(source))}" for index, source in enumerate(sources)]
+    if hidden is not None:
+        lines.append(f"mount -t tmpfs -o mode=0711,size=64m kdd-container-home {shlex.quote(str(hidden[0]))}")
+    lines.append("mount -t tmpfs -o mode=1777,size=4g kdd-container-tmp /tmp")
+    for index, target in enumerate(targets):  # binds through open folders: their host paths are hidden now
+        lines += [f"(umask 077; mkdir -p {shlex.quote(target)})",
+                  f"mount --no-canonicalize --bind /proc/self/fd/{3 + index} {shlex.quote(target)}",
+                  f"exec {3 + index}<&-"]
+    lines += [f"mkdir {FAKE_BIN}",
+              "printf '%s\\n' " + " ".join(shlex.quote(line) for line in (
+                  "#!/bin/sh", f"echo {shlex.quote(DOCKER_BWRAP_ERROR)} >&2", "exit 1")) + f" > {FAKE_BIN}/bwrap",
+              f"chmod 755 {FAKE_BIN}/bwrap",
+              *([f"cd {shlex.quote(cwd)}"] if cwd else []),
+              f'PATH={FAKE_BIN}:$PATH exec "$@"']
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", "\n".join(lines), "sh", *command]
+
+
+def unpack_bundle(bundle: Path, root: Path) -> None:
+    """Unpack a Gradescope bundle as Gradescope does: into root/source, world-readable, with the modes
+    it carries."""
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(root / "source")
+        for info in archive.infolist():
+            (root / "source" / info.filename).chmod((info.external_attr >> 16) & 0o777 or 0o644)
+    for folder in [root, *(path for path in root.rglob("*") if path.is_dir())]:
+        folder.chmod(0o755)
