@@ -44,11 +44,20 @@ def private_above_python() -> tuple[Path, Path] | None:
     return None
 
 
+def _below_tmp() -> list[Path]:
+    """The repository and this Python's environment, where they lie below /tmp (outermost folders only)."""
+    tmp = Path("/tmp").resolve()
+    found = {path for path in (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve()) if tmp in path.parents}
+    return sorted(path for path in found if not any(other in path.parents for other in found))
+
+
 def no_namespaces(command: list[str], binds: dict[Path, str] | None = None, cwd: str | None = None) -> list[str]:
     """`command`, run with a failing `bwrap` first on PATH and a private /tmp, where each host folder of
     `binds` is seen at the path it maps to (parents created private to root); in `cwd` when given (a
     working folder below /tmp must be given: the one inherited is hidden by the private /tmp)."""
     binds = {Path(host): inside for host, inside in (binds or {}).items()}
+    for path in _below_tmp():  # a checkout (and its venv) in /tmp would be hidden by the private /tmp
+        binds.setdefault(path, str(path))
     sandbox.UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
     sources = [sandbox.UID_LOCKS, *binds]
     targets = [str(sandbox.UID_LOCKS), *binds.values()]
