@@ -4,7 +4,9 @@ Gradescope's and most Docker containers cannot create namespaces, so `bwrap` fai
 have a /tmp of their own, and a Python that every user can run (/usr/bin/python3). `no_namespaces`
 runs a command that way on this machine: first on PATH, a `bwrap` that fails with Docker's message; a
 private, empty /tmp; and, where this machine's Python lives below a private folder (pyenv in /root),
-that folder replaced by one that others may pass through to the Python, and hold nothing else. These
+that folder replaced by one that others may pass through to the Python, and hold nothing else; and
+the top folders a container does not have (NOT_IN_A_CONTAINER: other checkouts of the course, with
+readable solutions, live there) empty, but for this checkout and its venv. These
 are mounts of the test harness, in a mount namespace of its own; the grader inside sees an ordinary
 file system. Shared with the machine stay the folder of sandbox uid reservations (concurrent grading
 runs must still never share a uid) and the folders given in `binds`.
@@ -25,6 +27,9 @@ DOCKER_BWRAP_ERROR = ("bwrap: No permissions to creating new namespace, likely b
                       "non-privileged user namespaces. On e.g. debian this can be enabled with 'sysctl "
                       "kernel.unprivileged_userns_clone=1'.")
 FAKE_BIN = "/tmp/kdd-no-namespaces"  # inside the private /tmp
+# top folders of this machine that a Gradescope or Docker container does not have (other checkouts of the
+# course, with world-readable solutions, live there): each is an empty folder in the container
+NOT_IN_A_CONTAINER = ("/work", "/home", "/srv", "/mnt", "/media", "/opt", "/var/tmp")
 
 
 def available() -> str | None:
@@ -44,10 +49,12 @@ def private_above_python() -> tuple[Path, Path] | None:
     return None
 
 
-def _below_tmp() -> list[Path]:
-    """The repository and this Python's environment, where they lie below /tmp (outermost folders only)."""
-    tmp = Path("/tmp").resolve()
-    found = {path for path in (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve()) if tmp in path.parents}
+def _hidden_but_needed() -> list[Path]:
+    """The repository and this Python's environment, where a folder the container hides holds them
+    (outermost folders only): they are bound back at their own paths."""
+    tops = [Path(top) for top in ("/tmp", *NOT_IN_A_CONTAINER)]
+    found = {path for path in (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve())
+             if any(top in path.parents for top in tops)}
     return sorted(path for path in found if not any(other in path.parents for other in found))
 
 
@@ -56,8 +63,8 @@ def no_namespaces(command: list[str], binds: dict[Path, str] | None = None, cwd:
     `binds` is seen at the path it maps to (parents created private to root); in `cwd` when given (a
     working folder below /tmp must be given: the one inherited is hidden by the private /tmp)."""
     binds = {Path(host): inside for host, inside in (binds or {}).items()}
-    for path in _below_tmp():  # a checkout (and its venv) in /tmp would be hidden by the private /tmp
-        binds.setdefault(path, str(path))
+    kept = [path for path in _hidden_but_needed() if path not in binds]  # this checkout and its venv
+    binds.update({path: str(path) for path in kept})
     sandbox.UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
     sources = [sandbox.UID_LOCKS, *binds]
     targets = [str(sandbox.UID_LOCKS), *binds.values()]
@@ -70,8 +77,11 @@ def no_namespaces(command: list[str], binds: dict[Path, str] | None = None, cwd:
     if hidden is not None:
         lines.append(f"mount -t tmpfs -o mode=0711,size=64m kdd-container-home {shlex.quote(str(hidden[0]))}")
     lines.append("mount -t tmpfs -o mode=1777,size=4g kdd-container-tmp /tmp")
+    lines += [f"mount -t tmpfs -o mode=0755,size=1m kdd-container-empty {top}" for top in NOT_IN_A_CONTAINER
+              if Path(top).is_dir() and not Path(top).is_symlink()]
     for index, target in enumerate(targets):  # binds through open folders: their host paths are hidden now
-        lines += [f"(umask 077; mkdir -p {shlex.quote(target)})",
+        mask = "022" if Path(target) in kept else "077"  # others must pass through to the venv's Python
+        lines += [f"(umask {mask}; mkdir -p {shlex.quote(target)})",
                   f"mount --no-canonicalize --bind /proc/self/fd/{3 + index} {shlex.quote(target)}",
                   f"exec {3 + index}<&-"]
     lines += [f"mkdir {FAKE_BIN}",
