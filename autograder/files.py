@@ -20,21 +20,43 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write a file so that readers see either the old or the whole new content, never a part."""
+def _write_temporary(path: Path, payload: bytes, mode: int) -> str:
+    """A complete temporary file next to `path` with `payload` and `mode`; its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, mode)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Write a file so that readers see either the old or the whole new content, never a part."""
+    tmp = _write_temporary(path, data.encode("utf-8") if isinstance(data, str) else data, 0o666 & ~_UMASK)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def create_once(path: Path, data: str, mode: int = 0o600) -> bool:
+    """Create `path` whole with `mode` unless it exists (never replaced, never seen part-written or with a
+    wider mode, even when several processes race to create it); True if this call created it."""
+    tmp = _write_temporary(path, data.encode("utf-8"), mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
 
 
 def safe_component(name: str) -> str:

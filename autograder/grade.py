@@ -202,7 +202,7 @@ def _lookalike_notes(items: list[_Item]) -> list[str]:
 
 def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
-               sandboxed: bool, plans: dict[str, trusted.Plan]) -> dict[int, dict]:
+               tier: Tier, plans: dict[str, trusted.Plan]) -> dict[int, dict]:
     """Results for every valid item: from results/ when graded before, otherwise graded now.
 
     Submissions whose seeds have no reference values yet get reference jobs: the assignment's source
@@ -215,7 +215,7 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
     for name, submissions in checked.items():
         plans[name].give(submissions)  # each new notebook gets a seed of its own
     for item in items:
-        key = result_key(item.entry["sha256"], specs[item.assignment], limits, sandboxed,
+        key = result_key(item.entry["sha256"], specs[item.assignment], limits, tier,
                          plans[item.assignment].cache_key(item.entry["sha256"]))
         cached = out / "results" / f"{key}.json"
         if cached.exists():
@@ -243,7 +243,7 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
             payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
                        "config_file": str(course.config_file) if course.config_file else None,
                        "limits": asdict(limits), "threads": threads_per_worker(workers),
-                       "sandbox": sandboxed, "data_dir": str((course.root / "data").resolve())}
+                       "sandbox": tier, "data_dir": str((course.root / "data").resolve())}
             return Job(payload, limits.hard_seconds + 30,
                        {"key": key, "spec": spec, "nonces": nonces, "seeds": probe_seeds, **context})
 
@@ -258,7 +258,7 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
                               {"reference": name}) for index, (name, batch) in enumerate(references)]
         # sandboxed, reference values are out of the kernels' reach: compute them first; without the sandbox,
         # last, so that they are not on disk while student code runs
-        queue = reference_jobs + queue if sandboxed else queue + reference_jobs
+        queue = reference_jobs + queue if tier else queue + reference_jobs
         progress = Progress(sum(len(group) for group in todo.values()), stream)
 
         def finished(job: Job, reply: dict) -> None:

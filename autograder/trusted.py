@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import bounded
-from .files import atomic_write
+from .files import atomic_write, create_once
 
 CHECKS = Path(__file__).with_name("checks")
 METADATA = "kdd_trusted_check"  # cell metadata key of a probe cell: {"task": ..., "nonce": ...}
@@ -93,11 +93,12 @@ def load(assignment: str, folder: Path = CHECKS) -> Check | None:
 def secret(folder: Path) -> bytes:
     """The grader's secret (created once, readable only by the grader); seeds derive from it."""
     path = folder / "trusted-secret"
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, secrets.token_hex(32))
-        path.chmod(0o600)
+    if not path.exists():  # grading runs started at once all use the first one written
+        create_once(path, secrets.token_hex(32))
     return path.read_text(encoding="ascii").strip().encode("ascii")
+
+
+VERSION_NUMBER = -1  # never given to a submission: its seed names a check version (folder names) without revealing seeds
 
 
 def seed(key: bytes, check: Check, source_sha256: str, number: int) -> int:
@@ -326,7 +327,7 @@ def plan(assignment: str, source_sha256: str, state: Path, spare_seeds: bool = T
     if check is None:
         return Plan(None)
     key = secret(state)
-    version = fingerprint(check, seed(key, check, source_sha256, -1))
+    version = fingerprint(check, seed(key, check, source_sha256, VERSION_NUMBER))
     return Plan(check, key, source_sha256, state / "trusted" / f"{assignment}-{version}", version,
                 spare_seeds=spare_seeds)
 

@@ -15,6 +15,37 @@ BUILD = ROOT / "_build"
 os.environ["KDD_OFFLINE"] = "1"
 
 
+# What one test process runs together (`-n 2 --dist loadgroup` in pytest.ini): the tests that share an
+# expensive session fixture, so that it is built once; every other test stays with its module, whose module
+# fixtures it shares. The attack suite's two batches are independent and get a group each; its uid-only tier
+# and Gradescope's containers share one: both make the course's solutions private while they grade
+# (test_autograder_attacks.private_course_sources) and must not overlap.
+SESSION_FIXTURES = {"site": "site", "exercise_grades": "exercise-grades"}
+ATTACKS_MODULE = "test_autograder_attacks.py"
+# the groups that take minutes, longest first: they start first, so that none is left for the end of the run
+SLOW_GROUPS = ("attacks-uid-and-gradescope", "attacks-bwrap", "exercise-grades", "site")
+
+
+def test_group(item: pytest.Item) -> str:
+    """The xdist group of a test."""
+    for fixture, group in SESSION_FIXTURES.items():
+        if fixture in item.fixturenames:
+            return group
+    if item.path.name == ATTACKS_MODULE:
+        tier = getattr(getattr(item, "callspec", None), "params", {}).get("run")
+        return "attacks-bwrap" if str(tier) == "bwrap" else "attacks-uid-and-gradescope"
+    return item.path.name
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    groups = {item: test_group(item) for item in items}
+    for item, group in groups.items():
+        item.add_marker(pytest.mark.xdist_group(group))
+    rank = {group: index for index, group in enumerate(SLOW_GROUPS)}
+    items.sort(key=lambda item: rank.get(groups[item], len(SLOW_GROUPS)))  # stable: modules stay together
+
+
 def toc_entries() -> list[dict]:
     """Every entry of _toc.yml in reading order, each with its part caption."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))

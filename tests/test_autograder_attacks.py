@@ -55,7 +55,7 @@ SPEC = read_spec(ROOT / "solutions" / ASSIGNMENT)
 # trusted checks must be private (the grader refuses otherwise); the run makes them so, and puts back
 # their modes after it.
 PRIVATE_FOR_UID_TIER = (ROOT / "solutions", ROOT / "autograder" / "checks")
-MARKERS_INSIDE = "/tmp/kdd-attack-markers"  # in a container: a folder any process may write
+MARKERS_INSIDE = f"{container.TMP}/kdd-attack-markers"  # in a container: a folder any process may write
 
 
 def student_of(name: str) -> str:
@@ -480,7 +480,7 @@ def test_values_computed_for_another_submission_score_nothing(run, tmp_path):
 
 # --- every attack through Gradescope's run_autograder, in containers without namespaces ---------------------
 
-GRADESCOPE_ROOT = "/tmp/autograder"  # the container's /autograder
+GRADESCOPE_ROOT = container.AUTOGRADER  # the container's /autograder
 REFERENCE = "reference"
 # One attack of each kind the issue names (a container costs two kernels: the whole suite already ran above in
 # the uid-only tier, through the same `grade` code; these attack what only Gradescope's layout adds: the bundle
@@ -544,8 +544,9 @@ def gradescope(tmp_path_factory) -> dict[str, Container]:
     notebooks[BLANK] = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
     notebooks[REFERENCE] = json.loads(SPEC.notebook.read_text(encoding="utf-8"))
     started = time.monotonic()
-    # each container grades with all cores; the repository's solutions are on this machine, not in Gradescope's
-    with ThreadPoolExecutor(max(1, (os.cpu_count() or 1) // 4)) as pool, private_course_sources():
+    # two containers at a time (much of it waits for timeouts); the repository's solutions are on this machine,
+    # not in Gradescope's
+    with ThreadPoolExecutor(max(2, (os.cpu_count() or 1) // 4)) as pool, private_course_sources():
         runs = dict(zip(notebooks, pool.map(lambda item: grade_in_a_container(bundle, base, *item), notebooks.items())))
     print(f"\nattack suite (Gradescope, no namespaces): {len(runs)} containers in {time.monotonic() - started:.0f} s")
     yield runs

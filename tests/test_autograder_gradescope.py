@@ -101,7 +101,7 @@ def without_namespaces(tmp_path_factory):
         pytest.skip(container.available())
     base = tmp_path_factory.mktemp("gradescope-no-namespaces")
     bundle = build(Course(make_course(base / "course")), "tinyadd", base / "autograder.zip")
-    root, inside = base / "autograder", "/tmp/autograder"  # /autograder of the container
+    root, inside = base / "autograder", container.AUTOGRADER  # /autograder of the container
     container.unpack_bundle(bundle, root)
     wrong_add = {"add": "def add(a, b):\n    return a - b", "mul": REFERENCE["tinyadd"]["mul"]}
     write(notebook("tinyadd", wrong_add), root / "submission" / "tinyadd.ipynb")

@@ -134,3 +134,25 @@ def test_broken_source_fails_only_its_own_submissions(tmp_path):
     [row] = outcome.rows
     assert row["status"] == "failed" and "has no graded cells" in row["error"], row
     assert "warning:" in stream.getvalue() and "tinysub" in stream.getvalue(), stream.getvalue()
+
+
+def test_grading_runs_started_at_once_share_one_private_secret(tmp_path):
+    """Grading runs started at once each read the secret (trusted.secret) before any has written it: all
+    must get the first one written, never one that replaced it, and no other user may ever read it."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autograder import trusted
+
+    state, runs = tmp_path / ".grading", 16
+    start = threading.Barrier(runs)
+
+    def secret() -> bytes:
+        start.wait()
+        return trusted.secret(state)
+
+    with ThreadPoolExecutor(runs) as pool:
+        keys = list(pool.map(lambda _: secret(), range(runs)))
+    assert len(set(keys)) == 1, f"{len(set(keys))} different secrets were used by {runs} runs"
+    assert (state / "trusted-secret").stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in state.iterdir()] == ["trusted-secret"], "temporary files were left"

@@ -26,7 +26,9 @@ from autograder import sandbox
 DOCKER_BWRAP_ERROR = ("bwrap: No permissions to creating new namespace, likely because the kernel does not allow "
                       "non-privileged user namespaces. On e.g. debian this can be enabled with 'sysctl "
                       "kernel.unprivileged_userns_clone=1'.")
-FAKE_BIN = "/tmp/kdd-no-namespaces"  # inside the private /tmp
+TMP = "/tmp"  # the container's own /tmp: private and empty, so what a test puts below it exists only there
+FAKE_BIN = f"{TMP}/kdd-no-namespaces"
+AUTOGRADER = f"{TMP}/autograder"  # where the tests bind Gradescope's /autograder (the bundle's paths are relative)
 # top folders of this machine that a Gradescope or Docker container does not have (other checkouts of the
 # course, with world-readable solutions, live there): each is an empty folder in the container
 NOT_IN_A_CONTAINER = ("/work", "/home", "/srv", "/mnt", "/media", "/opt", "/var/tmp")
@@ -52,7 +54,7 @@ def private_above_python() -> tuple[Path, Path] | None:
 def _hidden_but_needed() -> list[Path]:
     """The repository and this Python's environment, where a folder the container hides holds them
     (outermost folders only): they are bound back at their own paths."""
-    tops = [Path(top) for top in ("/tmp", *NOT_IN_A_CONTAINER)]
+    tops = [Path(top) for top in (TMP, *NOT_IN_A_CONTAINER)]
     found = {path for path in (Path(__file__).resolve().parents[2], Path(sys.prefix).resolve())
              if any(top in path.parents for top in tops)}
     return sorted(path for path in found if not any(other in path.parents for other in found))
@@ -76,7 +78,7 @@ def no_namespaces(command: list[str], binds: dict[Path, str] | None = None, cwd:
     lines += [f"exec {3 + index}<{shlex.quote(str(source))}" for index, source in enumerate(sources)]
     if hidden is not None:
         lines.append(f"mount -t tmpfs -o mode=0711,size=64m kdd-container-home {shlex.quote(str(hidden[0]))}")
-    lines.append("mount -t tmpfs -o mode=1777,size=4g kdd-container-tmp /tmp")
+    lines.append(f"mount -t tmpfs -o mode=1777,size=4g kdd-container-tmp {TMP}")
     lines += [f"mount -t tmpfs -o mode=0755,size=1m kdd-container-empty {top}" for top in NOT_IN_A_CONTAINER
               if Path(top).is_dir() and not Path(top).is_symlink()]
     for index, target in enumerate(targets):  # binds through open folders: their host paths are hidden now
