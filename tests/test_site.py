@@ -45,6 +45,16 @@ def test_exercises_part_lists_the_student_versions():
                 f"{entry['file']} is in the Exercises part but is not a student notebook from exercises/")
 
 
+def test_license_says_what_applies_to_text_code_and_data():
+    terms = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    for named in ("CC BY 4.0", "LICENSE-CC-BY-4.0", "MIT License", "data/README.md"):
+        assert named in terms, f"LICENSE does not mention {named}"
+    legal_code = (ROOT / "LICENSE-CC-BY-4.0").read_text(encoding="utf-8")
+    assert legal_code.startswith("Creative Commons Attribution 4.0 International Public License")
+    assert "Section 8 -- Interpretation." in legal_code, "the CC BY 4.0 legal code is incomplete"
+    assert "book/C-credits-and-license" in [entry["file"] for entry in toc_entries()], "no credits page in the TOC"
+
+
 def test_preface_versions_match_requirements():
     pins = dict(line.split("==") for line in (ROOT / "requirements.txt").read_text().splitlines()
                 if "==" in line and not line.startswith("#"))
