@@ -181,7 +181,8 @@ def source_runs():
                         "print(*problems, sep='\\n\\n'); sys.exit(1 if problems else 0)")
     commands = {
         "validate": [sys.executable, "-c", validate_sources],
-        "nbval": [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider", *solutions],
+        "nbval": [sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
+                  "-n", "0", *solutions],  # one process: a notebook's cells share one kernel
     }
     started = time.perf_counter()
     running = {name: subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
