@@ -544,8 +544,8 @@ def gradescope(tmp_path_factory) -> dict[str, Container]:
     notebooks[BLANK] = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
     notebooks[REFERENCE] = json.loads(SPEC.notebook.read_text(encoding="utf-8"))
     started = time.monotonic()
-    # two containers at a time (much of it waits for timeouts); the repository's solutions are on this machine,
-    # not in Gradescope's
+    # at least two containers at a time (much of it waits for timeouts); the repository's solutions are on this
+    # machine, not in Gradescope's
     with ThreadPoolExecutor(max(2, (os.cpu_count() or 1) // 4)) as pool, private_course_sources():
         runs = dict(zip(notebooks, pool.map(lambda item: grade_in_a_container(bundle, base, *item), notebooks.items())))
     print(f"\nattack suite (Gradescope, no namespaces): {len(runs)} containers in {time.monotonic() - started:.0f} s")

@@ -190,12 +190,12 @@ def test_nothing_of_the_kernel_uid_counts_towards_its_process_limit_after_the_jo
 @needs_root
 def test_files_the_kernel_uid_left_in_shared_temporary_folders_are_removed(uid, shared_tmp):
     shared_tmp.chmod(0o1777)  # a folder below /tmp that anyone may write, like /tmp/.X11-unix
-    made = as_uid(uid, f"touch /tmp/kdd-tier-test-{uid}; mkdir /dev/shm/kdd-tier-test-{uid}; "
-                       f"touch {shared_tmp}/left-by-the-kernel")
+    # a file and a folder at the top of two of the machine's shared temporary folders (tiers.SHARED_TEMP)
+    left_at_top = [Path(tiers.SHARED_TEMP[index]) / f"kdd-tier-test-{uid}" for index in (0, 2)]
+    made = as_uid(uid, f"touch {left_at_top[0]}; mkdir {left_at_top[1]}; touch {shared_tmp}/left-by-the-kernel")
     assert made.returncode == 0, made.stderr
     tiers.end_job(uid)
-    left = [path for path in (Path(f"/tmp/kdd-tier-test-{uid}"), Path(f"/dev/shm/kdd-tier-test-{uid}"),
-                              shared_tmp / "left-by-the-kernel") if path.exists()]
+    left = [path for path in (*left_at_top, shared_tmp / "left-by-the-kernel") if path.exists()]
     assert left == [], f"files of the kernel's uid outlived the job: {left}"
     assert shared_tmp.is_dir(), "a folder of another user was removed"
 
