@@ -71,6 +71,9 @@ def parser() -> argparse.ArgumentParser:
                        help="run student code WITHOUT a sandbox, with your rights (only for notebooks you "
                             "trust; the trusted check still caps scores). Without it, grading picks the strongest "
                             "sandbox tier that works here (bubblewrap, else a uid of its own as root) or refuses")
+    grade.add_argument("--fresh-kernels", action="store_true",
+                       help="start every student's kernel afresh, importing TensorFlow each time, instead of "
+                            "forking it from a template that each worker imports once (slower; same grades)")
     grade.add_argument("--max-file-mb", metavar="MB", type=_positive, default=DEFAULTS.file_mb,
                        help=f"largest notebook accepted (default: {DEFAULTS.file_mb})")
 
@@ -117,6 +120,6 @@ def _grade(args: argparse.Namespace) -> int:
                     file_mb=args.max_file_mb)
     outcome = grade([Path(path) for path in args.paths], Path(args.out), course=_course(args),
                     assignment=args.assignment, student=args.student, workers=args.workers, limits=limits,
-                    db_url=args.db, tier=tier)
+                    db_url=args.db, tier=tier, fresh_kernels=args.fresh_kernels)
     print(outcome.summary())
     return 1 if any(row["status"] == "failed" for row in outcome.rows) else 0

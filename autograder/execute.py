@@ -12,6 +12,7 @@ uid; the grader talks to it over Unix sockets in a private folder.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -52,6 +53,8 @@ class LimitedKernelManager(AsyncKernelManager):
     watch_memory_mb = Integer(0, help="Kill the kernel's process tree past this memory (0: no watchdog), "
                                       "where no cgroup limits it.").tag(config=True)
     watch_threads = Integer(0, help="... or past this many threads (with watch_memory_mb).").tag(config=True)
+    template = Unicode("", help="Socket of the worker's kernel template (zygote.py): fork the kernel from it, "
+                                "or start it afresh in the sandbox if it cannot.").tag(config=True)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -81,6 +84,11 @@ class LimitedKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, self.uid, self.uid)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        forked = []  # the launcher's options that fork the kernel from the template, with kernel_cmd as fallback
+        if self.sandboxed and not self.uid_only and self.template:
+            request = {"argv": kernel_cmd, "env": sandbox.kernel_environment(dict(self.kernel_env)),
+                       "uid": self.uid, "tmp_mb": self.tmp_mb}
+            forked = ["--template", self.template, "--template-request", json.dumps(request)]
         if self.sandboxed and self.uid_only:
             kernel_cmd, kw["env"] = tiers.command(kernel_cmd, uid=self.uid, home=Path(self.ipc_dir),
                                                   inherited=dict(kw.get("env") or os.environ),
@@ -90,7 +98,7 @@ class LimitedKernelManager(AsyncKernelManager):
             kernel_cmd = sandbox.command(kernel_cmd, ipc_dir=Path(self.ipc_dir) if self.ipc_dir else None,
                                          data_dir=Path(self.data_dir) if self.data_dir else None, uid=self.uid,
                                          tmp_mb=self.tmp_mb, env=dict(self.kernel_env))
-        command = [sys.executable, LAUNCHER, *self.launcher_args, "--", *kernel_cmd]
+        command = [sys.executable, LAUNCHER, *self.launcher_args, *forked, "--", *kernel_cmd]
         await super()._async_launch_kernel(command, **kw)
         if self.watch_memory_mb:
             watchdog.watch(self.provisioner.process.pid, memory_bytes=self.watch_memory_mb * 2**20,

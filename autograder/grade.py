@@ -88,12 +88,13 @@ def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, tier: Tier, ch
 def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignment: str | None = None,
           student: str | None = None, workers: int = 1, limits: Limits | None = None, db_url: str | None = None,
           stream: TextIO | None = None, sandboxed: bool = True, tier: Tier | None = None,
-          spare_seeds: bool = True) -> Outcome:
+          spare_seeds: bool = True, fresh_kernels: bool = False) -> Outcome:
     """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
 
     Student code runs in the strongest sandbox tier that works here (tiers.py), or in `tier`; with none,
     grading is refused. `sandboxed=False` (the CLI's --unsafe) runs it with the grader's rights, which
-    only suits notebooks the instructor trusts.
+    only suits notebooks the instructor trusts. Kernels are forked from a template per worker where the
+    sandbox allows (zygote.py); `fresh_kernels` starts each one afresh (slower, same grades).
     """
     limits = limits or Limits()
     tier = tier if tier is not None else tiers.choose(unsafe=not sandboxed)
@@ -128,7 +129,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         plans = {name: trusted.plan(name, specs[name].source_sha256, state, spare_seeds)
                  for name in sorted({item.assignment for item in gradable})}
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
-                             plans)
+                             plans, fresh_kernels)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
                               key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
@@ -202,7 +203,7 @@ def _lookalike_notes(items: list[_Item]) -> list[str]:
 
 def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
-               tier: Tier, plans: dict[str, trusted.Plan]) -> dict[int, dict]:
+               tier: Tier, plans: dict[str, trusted.Plan], fresh_kernels: bool = False) -> dict[int, dict]:
     """Results for every valid item: from results/ when graded before, otherwise graded now.
 
     Submissions whose seeds have no reference values yet get reference jobs: the assignment's source
@@ -243,7 +244,8 @@ def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict
             payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
                        "config_file": str(course.config_file) if course.config_file else None,
                        "limits": asdict(limits), "threads": threads_per_worker(workers),
-                       "sandbox": tier, "data_dir": str((course.root / "data").resolve())}
+                       "sandbox": tier, "data_dir": str((course.root / "data").resolve()),
+                       "kernels": "fresh" if fresh_kernels else "forked"}
             return Job(payload, limits.hard_seconds + 30,
                        {"key": key, "spec": spec, "nonces": nonces, "seeds": probe_seeds, **context})
 

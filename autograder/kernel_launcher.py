@@ -4,13 +4,21 @@ Run as a script by the grading worker (see execute.py): it sets the limits, reco
 (the kernel's process group, which its children share) so that the grader can stop them all, and then
 replaces itself with the kernel command, which is normally the sandbox (sandbox.py) around the kernel.
 Limits are inherited through the sandbox by the kernel and everything it starts.
+
+With `--template SOCKET` the kernel is forked from the worker's kernel template instead (zygote.py):
+this process asks for it, moves it into the kernel's cgroups before it runs anything, records its
+process group, and then stands for it towards Jupyter (it forwards interrupts, ends it when told to
+and ends when it does). The template applies the limits in the kernel.
 """
 
 import argparse
 import functools
+import json
 import os
 import resource
 import signal
+import socket
+import struct
 import sys
 from pathlib import Path
 
@@ -39,13 +47,13 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _join_cgroup(folder: Path, settings: dict[str, object]) -> bool:
-    """Create a cgroup, apply its settings and move this process into it; False (and nothing left) if not."""
+def _join_cgroup(folder: Path, settings: dict[str, object], pid: int) -> bool:
+    """Create a cgroup, apply its settings and move process `pid` into it; False (and nothing left) if not."""
     try:
         folder.mkdir()
         for setting, value in settings.items():
             (folder / setting).write_text(str(value))
-        (folder / "cgroup.procs").write_text(str(os.getpid()))
+        (folder / "cgroup.procs").write_text(str(pid))
     except OSError as error:
         print(f"kernel_launcher: no cgroup {folder} ({error})", file=sys.stderr)
         try:
@@ -56,11 +64,12 @@ def _join_cgroup(folder: Path, settings: dict[str, object]) -> bool:
     return True
 
 
-def kernel_cgroups(name: str, memory_bytes: int, processes: int, cores: int) -> list[Path]:
-    """Move this process into new cgroups: all its memory (heap, shared memory, tmpfs files) limited to
+def kernel_cgroups(name: str, memory_bytes: int, processes: int, cores: int, pid: int = 0) -> list[Path]:
+    """Move this process (or `pid`) into new cgroups: all its memory (heap, shared memory, tmpfs files) limited to
     `memory_bytes`, its processes and threads to `processes`, its CPU to `cores` cores (so that a fork
     bomb slows down only itself). The memory cgroup is required: [] where it cannot be made (not root,
     no memory controller, a read-only tree); the other two are added where their controller exists."""
+    pid = pid or os.getpid()
     pids, cpu = {"pids.max": processes}, {"cpu.cfs_quota_us": cores * CPU_PERIOD_US,
                                           "cpu.cfs_period_us": CPU_PERIOD_US}
     controllers = CGROUP_V2 / "cgroup.controllers"
@@ -70,14 +79,14 @@ def kernel_cgroups(name: str, memory_bytes: int, processes: int, cores: int) -> 
             settings.update(pids)
         if "cpu" in available:
             settings["cpu.max"] = f"{cores * CPU_PERIOD_US} {CPU_PERIOD_US}"
-        return [CGROUP_V2 / name] if _join_cgroup(CGROUP_V2 / name, settings) else []
+        return [CGROUP_V2 / name] if _join_cgroup(CGROUP_V2 / name, settings, pid) else []
     if not (CGROUP_V1 / "memory.limit_in_bytes").exists():
         return []
-    if not _join_cgroup(CGROUP_V1 / name, {"memory.limit_in_bytes": memory_bytes}):
+    if not _join_cgroup(CGROUP_V1 / name, {"memory.limit_in_bytes": memory_bytes}, pid):
         return []
     optional = [(CGROUP_V1.parent / "pids" / name, pids), (CGROUP_V1.parent / "cpu" / name, cpu)]
     return [CGROUP_V1 / name] + [folder for folder, settings in optional
-                                 if folder.parent.is_dir() and _join_cgroup(folder, settings)]
+                                 if folder.parent.is_dir() and _join_cgroup(folder, settings, pid)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,6 +120,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--sandboxed", action="store_true", help="the command is the sandbox around the kernel")
     parser.add_argument("--pidfile", required=True, help="where to write the kernel's process id")
     parser.add_argument("--parent", type=int, default=0, help="die with this process (the grading worker)")
+    parser.add_argument("--template", default="", help="fork the kernel from the template listening here "
+                                                       "(zygote.py); the command is used if it cannot")
+    parser.add_argument("--template-request", default="{}",
+                        help="JSON for the template: the kernel's argv, env, uid and tmp_mb")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -121,29 +134,87 @@ def main(argv: list[str]) -> None:
     # the heap alone fails a little before the cgroup's limit on all memory, so that a runaway allocation
     # ends in a MemoryError the kernel survives rather than in the kernel being killed
     memory = (args.memory_mb - min(HEAP_HEADROOM_MB, args.memory_mb // 4)) * 2**20
-    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
     size = args.file_mb * 2**20
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    limits = {"RLIMIT_DATA": (memory, memory), "RLIMIT_FSIZE": (size, size), "RLIMIT_CORE": (0, 0)}
     if args.nproc:
-        resource.setrlimit(resource.RLIMIT_NPROC, (args.nproc, args.nproc))
+        limits["RLIMIT_NPROC"] = (args.nproc, args.nproc)
     if args.cpu_seconds:  # SIGXCPU at the soft limit, SIGKILL a little later
-        resource.setrlimit(resource.RLIMIT_CPU, (args.cpu_seconds, args.cpu_seconds + 10))
+        limits["RLIMIT_CPU"] = (args.cpu_seconds, args.cpu_seconds + 10)
+    if args.template and forked(args, limits):
+        return
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, name), value)
     for name in THREAD_VARIABLES:
         os.environ[name] = str(args.threads)
     for name in PRIVATE_ENV:
         os.environ.pop(name, None)
     if args.sandboxed:  # Jupyter interrupts the whole process group: only the kernel may react, not bwrap
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # (the kernel installs its own handler)
-    with open(args.pidfile, "w", encoding="ascii") as handle:
-        handle.write(f"{os.getpid()}\n")
-    if args.cgroup:  # their paths go next to the pid file, for jobs.stop_kernel to empty and remove them
-        folders = kernel_cgroups(f"kdd-kernel-{os.getpid()}", args.memory_mb * 2**20, args.nproc or 2**22,
-                                 args.threads)
-        if folders:
-            Path(args.pidfile + ".cgroup").write_text("".join(f"{folder}\n" for folder in folders),
-                                                      encoding="utf-8")
+    _write_pid(args.pidfile, os.getpid())
+    if args.cgroup:
+        _cgroups(args, os.getpid())
     os.execvp(command[0], command)
+
+
+def _write_pid(pidfile: str, pid: int) -> None:
+    with open(pidfile, "w", encoding="ascii") as handle:
+        handle.write(f"{pid}\n")
+
+
+def _cgroups(args: argparse.Namespace, pid: int) -> None:
+    """Move `pid` into the kernel's cgroups; their paths go next to the pid file, for jobs.stop_kernel
+    to empty and remove them."""
+    folders = kernel_cgroups(f"kdd-kernel-{pid}", args.memory_mb * 2**20, args.nproc or 2**22, args.threads, pid)
+    if folders:  # appended: a template that failed may have left one of a kernel that never started
+        with open(args.pidfile + ".cgroup", "a", encoding="utf-8") as handle:
+            handle.write("".join(f"{folder}\n" for folder in folders))
+
+
+def forked(args: argparse.Namespace, limits: dict[str, tuple[int, int]]) -> bool:
+    """Have the template fork the kernel (zygote.py), then stand for it until it ends. False when the
+    template could not start it (nothing of the kernel's has run then): the caller starts it itself."""
+    request = json.dumps({**json.loads(args.template_request), "rlimits": limits}).encode("utf-8")
+    child = 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        try:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+            conn.connect(args.template)
+            socket.send_fds(conn, [struct.pack("!I", len(request)) + request], [0, 1, 2])
+            child = _sender(conn, b"f")
+            if args.cgroup:  # before it runs anything of the kernel's
+                _cgroups(args, child)
+            conn.sendall(b"g")
+            group = _sender(conn, b"r")  # PID 1 of the kernel's namespace, leader of its process group
+        except (OSError, RuntimeError) as error:
+            print(f"kernel_launcher: the template did not start the kernel ({error}); starting it afresh",
+                  file=sys.stderr)
+            if child:
+                _signal_group(child, signal.SIGKILL, single=True)
+            return False
+        _write_pid(args.pidfile, group)
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Jupyter signals this process's group
+            signal.signal(number, lambda number, _: _signal_group(group, number))
+        while conn.recv(64):  # empty when the namespace's PID 1 has ended (and with it the kernel)
+            pass
+    return True
+
+
+def _signal_group(group: int, number: int, single: bool = False) -> None:
+    try:
+        os.kill(group, number) if single else os.killpg(group, number)
+    except ProcessLookupError:
+        pass
+
+
+def _sender(conn: socket.socket, expected: bytes) -> int:
+    """The pid, as this process sees it, of the process that sent `expected` (its credentials)."""
+    data, ancillary, _, _ = conn.recvmsg(1, socket.CMSG_SPACE(struct.calcsize("3i")))
+    if data != expected:
+        raise RuntimeError(f"the template answered {data!r}, not {expected!r}")
+    for level, kind, value in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return struct.unpack("3i", value[:struct.calcsize("3i")])[0]
+    raise RuntimeError("the template's answer came without credentials")
 
 
 if __name__ == "__main__":

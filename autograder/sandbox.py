@@ -42,6 +42,10 @@ ENV_KEEP = ("LANG", "LC_ALL", "KERAS_BACKEND", "KDD_OFFLINE", "TF_CPP_MIN_LOG_LE
             "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION", "JPY_PARENT_PID")
 
 SANDBOX_INIT = Path(__file__).with_name("sandbox_init.py")  # runs first in the sandbox: the seccomp filter
+TEMPLATE = Path(__file__).with_name("zygote.py")  # the kernel template, bound read-only into its sandbox
+TEMPLATE_DIR = "/opt/kdd"  # where, with sandbox_init.py
+# what the template needs to give each kernel namespaces, mounts and its uid (it drops them all in the kernel)
+TEMPLATE_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 HOW_TO_INSTALL = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `dnf install "
                   "bubblewrap`) and allow user namespaces, or run the grader as root")
 
@@ -122,6 +126,40 @@ def claim_uid() -> int:
 def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, uid: int, tmp_mb: int,
             env: dict[str, str] | None = None) -> list[str]:
     """The command that runs `kernel` inside the sandbox, with `env` added to its environment."""
+    args = [*_sandbox(ipc_dir=ipc_dir, data_dir=data_dir, tmp_mb=tmp_mb), *_setenv(kernel_environment(env))]
+    if is_root():  # a user of its own, no groups, no capabilities, and no way to gain any
+        args += ["--", "/usr/bin/setpriv" if Path("/usr/bin/setpriv").exists() else "setpriv",
+                 f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
+                 "--no-new-privs"]
+    return [*args, "--", *filtered(kernel)]
+
+
+def template_command(socket_path: Path, *, ipc_dir: Path, data_dir: Path | None, tmp_mb: int,
+                     env: dict[str, str] | None = None) -> list[str]:
+    """The command that starts the kernel template (zygote.py) in a sandbox like a kernel's, as root with
+    only the capabilities it needs to give each kernel its own namespaces, folders and uid (root only)."""
+    args = [*_sandbox(ipc_dir=ipc_dir, data_dir=data_dir, tmp_mb=tmp_mb), *_setenv(kernel_environment(env)),
+            "--cap-drop", "ALL", *[arg for cap in TEMPLATE_CAPABILITIES for arg in ("--cap-add", cap)],
+            "--perms", "0755", "--dir", TEMPLATE_DIR]
+    for script in (TEMPLATE, SANDBOX_INIT):
+        args += ["--ro-bind", str(script), f"{TEMPLATE_DIR}/{script.name}"]
+    return [*args, "--", sys.executable, f"{TEMPLATE_DIR}/{TEMPLATE.name}", str(socket_path)]
+
+
+def kernel_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The kernel's whole environment: the variables of ENV_KEEP this process has, `env`, and the sandbox's own."""
+    env = {**{name: os.environ[name] for name in ENV_KEEP if name in os.environ}, **(env or {})}
+    env.update(HOME=HOME, TMPDIR=TMP, USER="student", MPLCONFIGDIR=f"{HOME}/.config/matplotlib",
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
+    return env
+
+
+def _setenv(env: dict[str, str]) -> list[str]:
+    return [arg for name, value in sorted(env.items()) for arg in ("--setenv", name, value)]
+
+
+def _sandbox(*, ipc_dir: Path | None, data_dir: Path | None, tmp_mb: int) -> list[str]:
+    """bwrap and its options up to the environment: namespaces, file system, folders."""
     size = str(tmp_mb * 2**20)
     args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
             "--unshare-cgroup-try", "--hostname", "sandbox", "--clearenv",
@@ -149,16 +187,7 @@ def command(kernel: list[str], *, ipc_dir: Path | None, data_dir: Path | None, u
         args += ["--ro-bind", str(data_dir.resolve()), DATA]
     if ipc_dir is not None:
         args += [*_mount_point(ipc_dir, made), "--bind", str(ipc_dir), str(ipc_dir)]
-    env = {**{name: os.environ[name] for name in ENV_KEEP if name in os.environ}, **(env or {})}
-    env.update(HOME=HOME, TMPDIR=TMP, USER="student", MPLCONFIGDIR=f"{HOME}/.config/matplotlib",
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
-    for name, value in sorted(env.items()):
-        args += ["--setenv", name, value]
-    if is_root():  # a user of its own, no groups, no capabilities, and no way to gain any
-        args += ["--", "/usr/bin/setpriv" if Path("/usr/bin/setpriv").exists() else "setpriv",
-                 f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-                 "--no-new-privs"]
-    return [*args, "--", *filtered(kernel)]
+    return args
 
 
 def filtered(kernel: list[str]) -> list[str]:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -49,20 +52,98 @@ IPC_MB = 4  # size of the socket folder's tmpfs: the kernel can write there, so 
 SHARED_MEMORY = "/dev/shm"  # where the socket folder goes when not grading as root
 
 
-def _private_folder(uid: int, size_mb: int = IPC_MB) -> Path:
+def _private_folder(uid: int, size_mb: int = IPC_MB, mode: int = 0o700, prefix: str = "kdd-ipc-") -> Path:
     """A new empty folder that only `uid` (the kernel's user) and the grader can use, for the kernel's
     Unix sockets (a short path: a socket's must be under 108 bytes) and, in the uid-only tier, as its
     HOME. The kernel can write there, so it must not fill a disk: as root it is a tmpfs of its own of
     `size_mb`; otherwise it goes in the memory-backed /dev/shm where there is one."""
     memory_backed = not sandbox.is_root() and os.access(SHARED_MEMORY, os.W_OK | os.X_OK)
-    path = Path(tempfile.mkdtemp(prefix="kdd-ipc-", dir=SHARED_MEMORY if memory_backed else None))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=SHARED_MEMORY if memory_backed else None))
     if sandbox.is_root():
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700,uid={uid},gid={uid}",
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode={mode:o},uid={uid},gid={uid}",
                                   "kdd-ipc", str(path)], capture_output=True, text=True)
         if mounted.returncode != 0:
             LOG.warning("no tmpfs for %s (%s); the kernel's socket folder is on disk", path, mounted.stderr.strip())
             os.chown(path, uid, uid)
     return path
+
+
+class Template:
+    """The worker's kernel template (zygote.py) in a sandbox of its own: started for the first job that
+    can fork its kernel from it, and again when a job needs other settings or it has ended.
+
+    Its folder (a small tmpfs, root's) is bound into its sandbox at the same path: it holds the socket
+    on which the template listens (root's) and each job's socket folder (the kernel uid's), made in it
+    per job, so that a kernel forked in the template's sandbox finds its connection file.
+    """
+
+    READY_SECONDS = 600  # importing TensorFlow on a busy machine; past it, kernels start afresh
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.key: tuple | None = None
+        self.folder: Path | None = None
+        self.failed = False  # it could not start: every kernel of this worker starts afresh
+
+    @staticmethod
+    def usable(tier: tiers.Tier, kernels: str) -> bool:
+        """Forking needs the bwrap tier as root (the template gives each kernel namespaces and a uid) and
+        memory cgroups (which hold each forked kernel's memory, processes and CPU)."""
+        return (kernels == "forked" and tier is tiers.Tier.BWRAP and sandbox.is_root() and memory_cgroups_work()
+                and hasattr(socket, "SCM_CREDENTIALS"))
+
+    def socket_for(self, data_dir: str, tmp_mb: int, env: dict[str, str]) -> Path | None:
+        """The socket of a running template for these settings (started if need be); None when it cannot run."""
+        key = (data_dir, tmp_mb, tuple(sorted(env.items())))
+        if self.failed:
+            return None
+        if self.key != key or self.process is None or self.process.poll() is not None:
+            self.stop()
+            self.failed = not self._start(key, data_dir, tmp_mb, env)
+            if self.failed:
+                self.stop()
+                return None
+        assert self.folder is not None
+        return self.folder / "template.sock"
+
+    def job_folder(self, uid: int) -> Path:
+        """A new socket folder for one job's kernel, inside the template's folder."""
+        assert self.folder is not None
+        path = Path(tempfile.mkdtemp(prefix="kdd-ipc-", dir=self.folder))
+        os.chown(path, uid, uid)
+        return path
+
+    def _start(self, key: tuple, data_dir: str, tmp_mb: int, env: dict[str, str]) -> bool:
+        self.key = key
+        self.folder = _private_folder(0, IPC_MB, mode=0o711, prefix="kdd-template-")
+        command = sandbox.template_command(self.folder / "template.sock", ipc_dir=self.folder,
+                                           data_dir=Path(data_dir) if data_dir else None, tmp_mb=tmp_mb, env=env)
+        started = time.monotonic()
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sys.stderr)
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], self.READY_SECONDS)
+        line = self.process.stdout.readline() if ready else b""
+        if line.strip() != b"ready":
+            LOG.warning("the kernel template did not start (%s); kernels start afresh",
+                        f"exit code {self.process.poll()}" if self.process.poll() is not None else "no answer")
+            return False
+        LOG.info("kernel template ready in %.1f s", time.monotonic() - started)
+        return True
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+        if self.folder is not None:
+            if os.path.ismount(self.folder):
+                subprocess.run(["umount", "--lazy", str(self.folder)], capture_output=True)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+        self.key = None
+
+
+TEMPLATE = Template()
 
 
 def autograde(job: dict) -> None:
@@ -111,7 +192,14 @@ def autograde(job: dict) -> None:
             tiers.become_subreaper()
             tiers.end_job(uid)
             (workdir / UID_PATH).write_text(str(uid), encoding="ascii")  # for jobs.stop_kernel's cleanup
-        manager.ipc_dir = str(_private_folder(uid, limits["disk_mb"] if uid_only else IPC_MB))
+        kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
+        template = (TEMPLATE.socket_for(job.get("data_dir") or "", limits["disk_mb"], kernel_env)
+                    if Template.usable(tier, job.get("kernels", "forked")) else None)
+        if template is not None:
+            manager.template = str(template)
+            manager.ipc_dir = str(TEMPLATE.job_folder(uid))
+        else:
+            manager.ipc_dir = str(_private_folder(uid, limits["disk_mb"] if uid_only else IPC_MB))
         (workdir / IPC_PATH).write_text(manager.ipc_dir, encoding="utf-8")  # for jobs.stop_kernel's cleanup
         if uid_only:  # the socket folder is the kernel's HOME: data/ goes there
             tiers.give_data(Path(job["data_dir"]) if job.get("data_dir") else None, Path(manager.ipc_dir), uid)
@@ -119,7 +207,7 @@ def autograde(job: dict) -> None:
         manager.data_dir = job.get("data_dir") or ""
         manager.uid = uid
         manager.tmp_mb = limits["disk_mb"]
-        manager.kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
+        manager.kernel_env = kernel_env
         launcher_args.append("--sandboxed")
         if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
             launcher_args += ["--nproc", str(limits["processes"])]
