@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -110,6 +111,29 @@ def remove_ipc_folder(workdir: Path) -> None:
     (workdir / IPC_PATH).unlink(missing_ok=True)
 
 
+def template_prefix(worker: int) -> str:
+    """The name with which the folder of worker `worker`'s kernel template begins (worker.Template), in
+    the system's temporary folder; a file of that name plus ".path" in the work folder records it."""
+    return f"kdd-template-{worker}-"
+
+
+def remove_template_folder(path: Path) -> None:
+    """Unmount and delete a kernel template's folder (its template and kernels have ended)."""
+    if path.name.startswith("kdd-template-"):
+        if os.path.ismount(path):
+            subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_template_folders(worker: int, work: Path | None) -> None:
+    """Remove the kernel template's folder of a worker that has ended (its template ended with it), and
+    its record in the work folder `work`."""
+    for path in Path(tempfile.gettempdir()).glob(template_prefix(worker) + "*"):
+        remove_template_folder(path)
+    for record in work.glob(template_prefix(worker) + "*.path") if work is not None else []:
+        record.unlink(missing_ok=True)
+
+
 def stop_kernel(workdir: Path) -> None:
     """Kill the job's kernel process group (and any children it left behind), if still there, and
     remove its socket folder."""
@@ -121,10 +145,14 @@ def stop_kernel(workdir: Path) -> None:
 
 def clean_leftovers(work: Path) -> None:
     """Remove what a `grade` run that was killed left in its work folder: job folders, their kernels'
-    cgroups and socket folders (the kernels themselves died with their workers: kernel_launcher.py).
+    cgroups and socket folders, its workers' kernel template folders (the kernels and templates
+    themselves died with their workers: kernel_launcher.py, sandbox.py).
     No process is signalled by a pid read from an old file: the pid may belong to someone else now."""
     if not work.is_dir():
         return
+    for record in work.glob("kdd-template-*.path"):  # of workers killed with the run
+        remove_template_folder(Path(record.read_text(encoding="utf-8").strip()))
+        record.unlink()
     for workdir in sorted(path for path in work.iterdir() if path.is_dir() and path.name != "logs"):
         _empty_cgroup(workdir)
         remove_ipc_folder(workdir)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .jobs import stop_kernel
+from .jobs import remove_template_folders, stop_kernel
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 GRADER_PID = "KDD_GRADER_PID"  # environment variable: the process a worker dies with (this one)
@@ -57,6 +57,7 @@ class _Worker:
         self.log_path = log
         self.process: subprocess.Popen | None = None
         self._buffer = b""
+        self.work: Path | None = None  # the folder of the jobs it ran, where it records its template's folder
 
     def ensure_started(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -69,6 +70,7 @@ class _Worker:
 
     def run(self, job: Job) -> dict:
         self.ensure_started()
+        self.work = job.workdir.parent
         assert self.process is not None and self.process.stdin is not None and self.process.stdout is not None
         started = time.monotonic()
         try:
@@ -99,6 +101,8 @@ class _Worker:
     def _crashed(self, job: Job) -> dict:
         code = self.process.wait() if self.process else None
         stop_kernel(job.workdir)
+        if self.process is not None:
+            remove_template_folders(self.process.pid, self.work)
         self.process = None
         return {"ok": False, "error": f"the grading worker stopped unexpectedly (exit code {code}); "
                                       f"see {self.log_path}"}
@@ -111,6 +115,7 @@ class _Worker:
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
+        remove_template_folders(self.process.pid, self.work)
         self.process = None
 
     def close(self) -> None:
@@ -121,6 +126,9 @@ class _Worker:
             self.process.wait(timeout=10)
         except (subprocess.TimeoutExpired, OSError):
             self.kill()
+            return
+        # a worker may have ended without its own cleanup: SIGKILL when the thread that started it ended
+        remove_template_folders(self.process.pid, self.work)
         self.process = None
 
 

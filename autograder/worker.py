@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import warnings
 from pathlib import Path
 
 from . import sandbox, speedups, tiers
-from .jobs import IPC_PATH, PID_PATH, UID_PATH, remove_ipc_folder
+from .jobs import IPC_PATH, PID_PATH, UID_PATH, remove_ipc_folder, remove_template_folder, template_prefix
 from .kernel_launcher import THREAD_VARIABLES, die_with_parent, memory_cgroups_work
 from .pool import GRADER_PID
 
@@ -78,28 +77,33 @@ class Template:
     """
 
     READY_SECONDS = 600  # importing TensorFlow on a busy machine; past it, kernels start afresh
+    # A forked kernel starts with the template's imports in its data segment (about 300 MB, counted by
+    # RLIMIT_DATA as in a kernel that imports TensorFlow itself); below this limit they would take too
+    # large a share of it from a notebook that imports little, so kernels start afresh.
+    MIN_MEMORY_MB = 1024
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
         self.key: tuple | None = None
         self.folder: Path | None = None
+        self.record: Path | None = None  # in the work folder: where the folder is (jobs.clean_leftovers)
         self.failed = False  # it could not start: every kernel of this worker starts afresh
 
-    @staticmethod
-    def usable(tier: tiers.Tier, kernels: str) -> bool:
-        """Forking needs the bwrap tier as root (the template gives each kernel namespaces and a uid) and
-        memory cgroups (which hold each forked kernel's memory, processes and CPU)."""
-        return (kernels == "forked" and tier is tiers.Tier.BWRAP and sandbox.is_root() and memory_cgroups_work()
-                and hasattr(socket, "SCM_CREDENTIALS"))
+    @classmethod
+    def usable(cls, tier: tiers.Tier, kernels: str, memory_mb: int) -> bool:
+        """Forking needs the bwrap tier as root (the template gives each kernel namespaces and a uid),
+        memory cgroups (which hold each forked kernel's memory, processes and CPU) and MIN_MEMORY_MB."""
+        return (kernels == "forked" and tier is tiers.Tier.BWRAP and memory_mb >= cls.MIN_MEMORY_MB
+                and sandbox.is_root() and memory_cgroups_work() and hasattr(socket, "SCM_CREDENTIALS"))
 
-    def socket_for(self, data_dir: str, tmp_mb: int, env: dict[str, str]) -> Path | None:
+    def socket_for(self, work: Path, data_dir: str, tmp_mb: int, env: dict[str, str]) -> Path | None:
         """The socket of a running template for these settings (started if need be); None when it cannot run."""
-        key = (data_dir, tmp_mb, tuple(sorted(env.items())))
+        key = (work, data_dir, tmp_mb, tuple(sorted(env.items())))
         if self.failed:
             return None
         if self.key != key or self.process is None or self.process.poll() is not None:
             self.stop()
-            self.failed = not self._start(key, data_dir, tmp_mb, env)
+            self.failed = not self._start(key, work, data_dir, tmp_mb, env)
             if self.failed:
                 self.stop()
                 return None
@@ -113,9 +117,11 @@ class Template:
         os.chown(path, uid, uid)
         return path
 
-    def _start(self, key: tuple, data_dir: str, tmp_mb: int, env: dict[str, str]) -> bool:
+    def _start(self, key: tuple, work: Path, data_dir: str, tmp_mb: int, env: dict[str, str]) -> bool:
         self.key = key
-        self.folder = _private_folder(0, IPC_MB, mode=0o711, prefix="kdd-template-")
+        self.folder = _private_folder(0, IPC_MB, mode=0o711, prefix=template_prefix(os.getpid()))
+        self.record = work / f"{self.folder.name}.path"
+        self.record.write_text(str(self.folder), encoding="utf-8")
         command = sandbox.template_command(self.folder / "template.sock", ipc_dir=self.folder,
                                            data_dir=Path(data_dir) if data_dir else None, tmp_mb=tmp_mb, env=env)
         started = time.monotonic()
@@ -127,7 +133,7 @@ class Template:
             LOG.warning("the kernel template did not start (%s); kernels start afresh",
                         f"exit code {self.process.poll()}" if self.process.poll() is not None else "no answer")
             return False
-        LOG.info("kernel template ready in %.1f s", time.monotonic() - started)
+        LOG.info("kernel template ready in %.1f s in %s", time.monotonic() - started, self.folder)
         return True
 
     def stop(self) -> None:
@@ -136,10 +142,11 @@ class Template:
             self.process.wait()
             self.process = None
         if self.folder is not None:
-            if os.path.ismount(self.folder):
-                subprocess.run(["umount", "--lazy", str(self.folder)], capture_output=True)
-            shutil.rmtree(self.folder, ignore_errors=True)
+            remove_template_folder(self.folder)
             self.folder = None
+        if self.record is not None:
+            self.record.unlink(missing_ok=True)
+            self.record = None
         self.key = None
 
 
@@ -193,8 +200,8 @@ def autograde(job: dict) -> None:
             tiers.end_job(uid)
             (workdir / UID_PATH).write_text(str(uid), encoding="ascii")  # for jobs.stop_kernel's cleanup
         kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
-        template = (TEMPLATE.socket_for(job.get("data_dir") or "", limits["disk_mb"], kernel_env)
-                    if Template.usable(tier, job.get("kernels", "forked")) else None)
+        template = (TEMPLATE.socket_for(workdir.parent, job.get("data_dir") or "", limits["disk_mb"], kernel_env)
+                    if Template.usable(tier, job.get("kernels", "forked"), limits["memory_mb"]) else None)
         if template is not None:
             manager.template = str(template)
             manager.ipc_dir = str(TEMPLATE.job_folder(uid))
@@ -237,6 +244,14 @@ def main() -> None:
     LOG.addHandler(ERRORS)
     # nbgrader 0.9 with SQLAlchemy 2 warns about its own session handling; grades are written correctly
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
+    try:
+        serve(replies)
+    finally:
+        TEMPLATE.stop()
+
+
+def serve(replies) -> None:
+    """Grade the jobs of stdin, one at a time, until it closes; one reply a line to `replies`."""
     for line in sys.stdin:
         job = json.loads(line)
         started = time.monotonic()

@@ -339,9 +339,11 @@ def test_grades_and_gradebook_are_the_graders(run):
 
 
 def socket_folder_files(pattern: str) -> list[Path]:
-    """Files matching `pattern` in kernels' socket folders (worker.py: system temp folder or /dev/shm)."""
+    """Files matching `pattern` in kernels' socket folders (worker.py: system temp folder or /dev/shm, or
+    the folder of a worker's kernel template)."""
     tops = (Path(tempfile.gettempdir()), Path("/dev/shm"))
-    return [path for top in tops for path in top.glob(f"kdd-ipc-*/{pattern}")]
+    return [path for top in tops for folder in ("kdd-ipc-*", "kdd-template-*/kdd-ipc-*")
+            for path in top.glob(f"{folder}/{pattern}")]
 
 
 def test_memory_limit_holds_for_shared_memory(run):

@@ -14,7 +14,7 @@ import pytest
 from autograder_fixtures import REFERENCE, REPO, Descendants, make_course, notebook, reference, wait_until, write
 
 import autograder.grade
-from autograder import gradebook, jobs
+from autograder import gradebook, jobs, sandbox
 from autograder.course import Course
 from autograder.grade import grade
 from autograder.limits import Limits
@@ -83,6 +83,13 @@ def test_stuck_job_is_stopped_and_the_worker_replaced(course, tmp_path):
     assert jobs.collect(tmp_path / "fine", spec)[0][0]["passed"], "the fresh worker graded correctly"
 
 
+def is_kernel(process: str) -> bool:
+    """Whether a line of Descendants.alive() is a kernel's: a sandbox uid's process (a kernel forked from
+    its worker's template has the template's command line) or, not as root, an ipykernel."""
+    uid = int(process.split()[1])
+    return sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT or "ipykernel" in process
+
+
 def test_nothing_outlives_a_killed_grade_run_and_the_rerun_cleans_up(course, tmp_path):
     sleeper = {"add": "import time\nwhile True:\n    time.sleep(0.5)", "mul": REFERENCE["tinyadd"]["mul"]}
     write(notebook("tinyadd", sleeper), tmp_path / "subs" / "sleeper" / "tinyadd.ipynb")
@@ -95,8 +102,9 @@ def test_nothing_outlives_a_killed_grade_run_and_the_rerun_cleans_up(course, tmp
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     descendants = Descendants(process.pid)
     try:
-        wait_until(lambda: any("ipykernel" in line for line in descendants.alive()), "a kernel to start")
+        wait_until(lambda: any(is_kernel(line) for line in descendants.alive()), "a kernel to start")
         leftovers = [Path(path.read_text().strip()) for path in out.glob(".work/*/ipc.path")]
+        killed_templates = {record: record.read_text() for record in out.glob(".work/kdd-template-*.path")}
         process.kill()  # SIGKILL: `grade` gets no chance to clean up; what it started must die by itself
         process.wait()
         wait_until(lambda: not descendants.alive(), "the workers and kernels of the killed run to end")
@@ -112,3 +120,5 @@ def test_nothing_outlives_a_killed_grade_run_and_the_rerun_cleans_up(course, tmp
     jobs_left = sorted(path.name for path in (out / ".work").iterdir()) if (out / ".work").exists() else []
     assert set(jobs_left) <= {"logs", "scratch"}, f"job folders of the killed run remain: {jobs_left}"
     assert not [path for path in leftovers if path.exists()], f"socket folders remain: {leftovers}"
+    templates = [Path(folder) for folder in killed_templates.values()]
+    assert not [path for path in templates if path.exists()], f"kernel template folders remain: {templates}"
