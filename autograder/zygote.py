@@ -32,6 +32,7 @@ sandbox_init.py, bound next to it.
 import ctypes
 import json
 import os
+import re
 import resource
 import select
 import signal
@@ -96,18 +97,23 @@ def fresh_folders(tmp_mb: int) -> None:
             _mount(path, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
 
 
-def _mounts_below(path: str) -> list[str]:
-    """The outermost mount points below `path` (the sandbox binds the Python installation, a virtual
-    environment or the socket folder there when they live below /tmp on the host)."""
-    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
-        points = [line.split()[4].encode().decode("unicode_escape") for line in handle]
-    below = sorted({point for point in points if point.startswith(path + "/")})
+def mount_point(line: str) -> str:
+    """The mount point of a line of /proc/<pid>/mountinfo (space, tab, newline and backslash come as
+    octal escapes; every other character, Korean ones too, as it is)."""
+    return re.sub(r"\\([0-7]{3})", lambda match: chr(int(match.group(1), 8)), line.split(" ")[4])
+
+
+def mounts_below(path: str, lines: list[str]) -> list[str]:
+    """The outermost mount points below `path` among mountinfo `lines` (the sandbox binds the Python
+    installation, a virtual environment or the socket folder there when they live below /tmp on the host)."""
+    below = sorted({point for point in map(mount_point, lines) if point.startswith(path + "/")})
     return [point for point in below if not any(point.startswith(other + "/") for other in below)]
 
 
 def _fresh_tmpfs(path: str, options: str) -> None:
     """An empty tmpfs on `path`, with the mounts below it (and their content) kept where they were."""
-    kept = _mounts_below(path)
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+        kept = mounts_below(path, handle.read().splitlines())
     staged = []
     for number, point in enumerate(kept):
         stage = f"{STAGE}-{number}"

@@ -17,7 +17,9 @@ Batches: the same copies graded by bare `nbgrader autograde` (one command for al
 the other, in a course of its own), and by `grade` with one worker (kernels forked from the worker's
 template: TensorFlow imported once per worker, zygote.py), one worker with `--fresh-kernels`, one
 worker `--unsafe` and two workers, taking turns; the best run of each is the least disturbed by other
-load. CPU is the whole machine's busy time during the command (sandboxed kernels are not children
+load. An untimed run first computes the trusted check's reference values for the batch's seeds
+(made once per seed, whoever grades afterwards), so that no command pays for them and the order of
+the commands does not matter. CPU is the whole machine's busy time during the command (sandboxed kernels are not children
 that can be waited for), so run it on an otherwise idle machine. Prints Markdown tables to paste
 into a closing note, with the ratios that issue 19 sets goals for.
 """
@@ -176,6 +178,8 @@ def main() -> None:
             "`grade --workers 1 --unsafe`": ([*ours_batch, "--workers", "1", "--unsafe"], ROOT),
             TWO: ([*ours_batch, "--workers", "2"], ROOT),
         }
+        # the trusted check's reference values for the batch's seeds, made once whatever grades later: untimed
+        timed([*ours_batch, "--workers", "2", "--out", str(work / "out-batch-warm-up")], ROOT)
         batch_seconds: dict[str, list[float]] = {name: [] for name in commands}
         batch_cpu: dict[str, list[float]] = {name: [] for name in commands}
         for round_ in range(args.batch_rounds):  # the commands take turns: load from others hits all alike

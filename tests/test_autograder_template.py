@@ -24,7 +24,7 @@ import autograder_fixtures  # noqa: F401 (puts the repository on sys.path)
 import exercise_helpers
 from conftest import ROOT
 
-from autograder import kernel_launcher, sandbox
+from autograder import kernel_launcher, sandbox, zygote
 from autograder.limits import Limits
 from autograder.tiers import Tier
 from autograder.worker import Template
@@ -232,3 +232,12 @@ def test_the_launcher_starts_the_kernel_itself_when_the_template_cannot(tmp_path
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "started afresh"
     assert "the template did not start the kernel" in done.stderr
+
+
+def test_the_template_keeps_every_mount_below_a_folder_it_replaces_korean_names_too():
+    lines = ["36 25 0:32 / /tmp rw,nosuid,nodev - tmpfs tmpfs rw",
+             "37 36 8:1 /srv/과제/.venv /tmp/과제/.venv ro,nosuid - ext4 /dev/sda1 ro",
+             "38 37 8:1 /srv/x /tmp/과제/.venv/inner ro - ext4 /dev/sda1 ro",
+             "39 36 0:40 / /tmp/with\\040space rw - tmpfs kdd-ipc rw",
+             "40 25 0:41 / /tmpfoo rw - tmpfs tmpfs rw"]
+    assert zygote.mounts_below("/tmp", lines) == ["/tmp/with space", "/tmp/과제/.venv"]
