@@ -58,9 +58,14 @@ def template(spec: AssignmentSpec, cache: Path, config_file: Path | None) -> Pat
     generate(spec, f"sqlite:///{scratch / 'gradebook.db'}", scratch, config_file)
     os.replace(scratch / "release" / spec.name / spec.notebook.name, scratch / RELEASED)
     shutil.rmtree(scratch / "release", ignore_errors=True)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(scratch, target)
+    try:
+        os.rename(scratch, target)  # fails when the folder exists: another run built it meanwhile
+    except OSError:
+        if (target / "gradebook.db").exists() and (target / RELEASED).exists():
+            shutil.rmtree(scratch)  # theirs is the same and may be in use by its jobs: never replace it
+        else:  # a folder left incomplete by hand
+            shutil.rmtree(target)
+            os.rename(scratch, target)
     return target
 
 

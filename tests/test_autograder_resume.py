@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -122,3 +123,22 @@ def test_nothing_outlives_a_killed_grade_run_and_the_rerun_cleans_up(course, tmp
     assert not [path for path in leftovers if path.exists()], f"socket folders remain: {leftovers}"
     templates = [Path(folder) for folder in killed_templates.values()]
     assert not [path for path in templates if path.exists()], f"kernel template folders remain: {templates}"
+
+
+def test_a_template_gradebook_another_run_built_meanwhile_is_kept(course, tmp_path, monkeypatch):
+    """Two runs that start together both build the template gradebook; the second to finish must not
+    replace the first's, which its jobs are copying from by then."""
+    spec = course.spec("tinyadd")
+    theirs = gradebook.template(spec, tmp_path / "theirs", course.config_file)
+    target = tmp_path / "cache" / theirs.name
+    generate = gradebook.generate
+
+    def generate_while_another_run_finishes(*args):
+        generate(*args)
+        shutil.copytree(theirs, target)
+        (target / "in-use").write_text("a job of the other run copies from this folder")
+
+    monkeypatch.setattr(gradebook, "generate", generate_while_another_run_finishes)
+    assert gradebook.template(spec, tmp_path / "cache", course.config_file) == target
+    assert (target / "in-use").exists(), "the other run's template was replaced"
+    assert [path.name for path in (tmp_path / "cache").iterdir()] == [target.name], "the scratch folder remains"
