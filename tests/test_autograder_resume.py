@@ -84,6 +84,14 @@ def test_stuck_job_is_stopped_and_the_worker_replaced(course, tmp_path):
     assert jobs.collect(tmp_path / "fine", spec)[0][0]["passed"], "the fresh worker graded correctly"
 
 
+def read_or_empty(path: Path) -> str:
+    """A file's text, or "" once its job has ended and removed it."""
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
 def is_kernel(process: str) -> bool:
     """Whether a line of Descendants.alive() is a kernel's: a sandbox uid's process (a kernel forked from
     its worker's template has the template's command line) or, not as root, an ipykernel."""
@@ -103,8 +111,14 @@ def test_nothing_outlives_a_killed_grade_run_and_the_rerun_cleans_up(course, tmp
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     descendants = Descendants(process.pid)
     try:
-        wait_until(lambda: any(is_kernel(line) for line in descendants.alive()), "a kernel to start")
-        leftovers = [Path(path.read_text().strip()) for path in out.glob(".work/*/ipc.path")]
+        leftovers: list[Path] = []
+
+        def started() -> bool:
+            """A kernel runs, and a job has its socket folder (a worker may still be starting its template)."""
+            leftovers[:] = [Path(text) for path in out.glob(".work/*/ipc.path") if (text := read_or_empty(path))]
+            return bool(leftovers) and any(is_kernel(line) for line in descendants.alive())
+
+        wait_until(started, "a kernel to start")
         killed_templates = {record: record.read_text() for record in out.glob(".work/kdd-template-*.path")}
         process.kill()  # SIGKILL: `grade` gets no chance to clean up; what it started must die by itself
         process.wait()
