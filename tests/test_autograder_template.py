@@ -53,7 +53,7 @@ rt = ctypes.CDLL(ctypes.util.find_library("rt") or "librt.so.1", use_errno=True)
 rt.mq_open.restype = ctypes.c_int
 folder = os.path.dirname(get_connection_file())  # this job's socket folder; its parent is the template's
 
-found = [path for pattern in ("/tmp/kdd-left-*", "/home/student/kdd-left-*", "/dev/shm/kdd-left-*",
+found = [path for pattern in ("@TMP@/kdd-left-*", "@HOME@/kdd-left-*", "@SHM@/kdd-left-*",
                               os.path.join(folder, "..", "kdd-left-*"), os.path.join(folder, "kdd-left-*"))
          for path in glob.glob(pattern)]
 for name, present in (("System V shared memory", libc.shmget(KEY, 0, 0) != -1),
@@ -83,7 +83,7 @@ for family, address in ((socket.AF_UNIX, "\0kdd-left"), (socket.AF_INET, ("127.0
     finally:
         probe.close()
 
-for top in ("/tmp", "/home/student", "/dev/shm", folder):
+for top in ("@TMP@", "@HOME@", "@SHM@", folder):
     with open(f"{top}/kdd-left-{TAG}", "w") as handle:
         handle.write(TAG)
 try:
@@ -98,7 +98,7 @@ libc.msgget(KEY, IPC_CREAT | 0o666)
 libc.semget(KEY, 1, IPC_CREAT | 0o666)
 rt.mq_open(b"/kdd-left", os.O_CREAT | os.O_RDWR, 0o666, None)
 subprocess.Popen(["sleep", "600"], start_new_session=True)
-subprocess.Popen([sys.executable, "-c", "import os, time\nwhile True:\n    open('/tmp/kdd-left-daemon', 'w')"
+subprocess.Popen([sys.executable, "-c", "import os, time\nwhile True:\n    open('@TMP@/kdd-left-daemon', 'w')"
                   "\n    time.sleep(0.5)", "kdd-left"], start_new_session=True)
 KDD_SERVERS = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), socket.create_server(("127.0.0.1", PORT))]
 KDD_SERVERS[0].bind("\0kdd-left")
@@ -133,6 +133,8 @@ def leaver(tag: str) -> dict:
     nb = exercise_helpers.submission(ASSIGNMENT, None)  # blank, but for the first answer
     answer = next(cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution"))
     answer.source = LEAVER.replace("@TAG@", tag)
+    for token, folder in (("@TMP@", sandbox.TMP), ("@HOME@", sandbox.HOME), ("@SHM@", sandbox.SHM)):
+        answer.source = answer.source.replace(token, folder)  # the kernel's private folders
     nb.cells.insert(0, {"cell_type": "code", "id": "kdd-first", "metadata": {}, "execution_count": None,
                         "outputs": [], "source": FIRST})
     return nb
@@ -235,9 +237,10 @@ def test_the_launcher_starts_the_kernel_itself_when_the_template_cannot(tmp_path
 
 
 def test_the_template_keeps_every_mount_below_a_folder_it_replaces_korean_names_too():
-    lines = ["36 25 0:32 / /tmp rw,nosuid,nodev - tmpfs tmpfs rw",
-             "37 36 8:1 /srv/과제/.venv /tmp/과제/.venv ro,nosuid - ext4 /dev/sda1 ro",
-             "38 37 8:1 /srv/x /tmp/과제/.venv/inner ro - ext4 /dev/sda1 ro",
-             "39 36 0:40 / /tmp/with\\040space rw - tmpfs kdd-ipc rw",
-             "40 25 0:41 / /tmpfoo rw - tmpfs tmpfs rw"]
-    assert zygote.mounts_below("/tmp", lines) == ["/tmp/with space", "/tmp/과제/.venv"]
+    top = zygote.TMP  # the folder replaced; the others are synthetic mount points of a sandbox
+    lines = [f"36 25 0:32 / {top} rw,nosuid,nodev - tmpfs tmpfs rw",
+             f"37 36 8:1 /srv/과제/.venv {top}/과제/.venv ro,nosuid - ext4 sda1 ro",
+             f"38 37 8:1 /srv/x {top}/과제/.venv/inner ro - ext4 sda1 ro",
+             f"39 36 0:40 / {top}/with\\040space rw - tmpfs kdd-ipc rw",
+             f"40 25 0:41 / {top}foo rw - tmpfs tmpfs rw"]
+    assert zygote.mounts_below(top, lines) == [f"{top}/with space", f"{top}/과제/.venv"]
