@@ -22,6 +22,7 @@ os.environ["KDD_OFFLINE"] = "1"
 # (test_autograder_attacks.private_course_sources) and must not overlap.
 SESSION_FIXTURES = {"site": "site", "exercise_grades": "exercise-grades"}
 ATTACKS_MODULE = "test_autograder_attacks.py"
+SEPARATE_MODULES = ("test_colab.py",)  # modules whose tests share nothing: each test is a group of its own
 # the groups that take minutes, longest first: they start first, so that none is left for the end of the run
 SLOW_GROUPS = ("attacks-uid-and-gradescope", "attacks-bwrap", "exercise-grades", "site")
 
@@ -34,6 +35,8 @@ def test_group(item: pytest.Item) -> str:
     if item.path.name == ATTACKS_MODULE:
         tier = getattr(getattr(item, "callspec", None), "params", {}).get("run")
         return "attacks-bwrap" if str(tier) == "bwrap" else "attacks-uid-and-gradescope"
+    if item.path.name in SEPARATE_MODULES:
+        return item.nodeid
     return item.path.name
 
 
