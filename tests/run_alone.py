@@ -1,13 +1,14 @@
 """Run one notebook as a learner's Colab runs it: alone in an empty folder, top to bottom, one kernel.
 
-    PYTHON tests/run_alone.py NOTEBOOK
+    PYTHON tests/run_alone.py NOTEBOOK [EXECUTED]
 
 The kernel is PYTHON itself, so `.venv-colab/bin/python tests/run_alone.py book/01-...ipynb` runs the
 chapter under Colab's versions (requirements-colab.txt) and `.venv/bin/python ...` under CI's. The
 folder holds only a copy of the notebook and, if the notebook loads MNIST, `data/mnist-subset.npz`: it
 stands in for the download that Colab makes and this offline machine cannot (`KDD_OFFLINE=1`). Prints one
 JSON line: the versions the notebook's setup cell printed, Python's, and the execution time. A cell that
-raises ends the run with its traceback and exit status 1. Used by tests/test_colab.py and
+raises ends the run with its traceback and exit status 1. EXECUTED, if given, receives the executed
+notebook (to read its outputs). Used by tests/test_colab.py and
 benchmarks/notebooks.py.
 """
 import json
@@ -38,8 +39,8 @@ def kernel_spec(folder: Path) -> Path:
     return folder
 
 
-def run(notebook: Path) -> dict:
-    nb = nbformat.read(notebook, as_version=4)
+def run(notebook: Path, nb: nbformat.NotebookNode) -> dict:
+    """Execute nb, read from notebook, in place."""
     with tempfile.TemporaryDirectory(prefix="kdd-alone-") as scratch:
         folder, jupyter = Path(scratch) / "content", kernel_spec(Path(scratch) / "jupyter")
         folder.mkdir()
@@ -61,11 +62,15 @@ def run(notebook: Path) -> dict:
 
 def main() -> int:
     notebook = Path(sys.argv[1]).resolve()
+    executed = nbformat.read(notebook, as_version=4)
     try:
-        report = run(notebook)
+        report = run(notebook, executed)
     except CellExecutionError as error:
         print(f"{notebook.name} failed under Python {sys.version.split()[0]}:\n{error}", file=sys.stderr)
         return 1
+    finally:
+        if len(sys.argv) > 2:
+            nbformat.write(executed, sys.argv[2])
     print(json.dumps(report))
     return 0
 
