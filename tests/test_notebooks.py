@@ -88,3 +88,12 @@ def test_chapter_follows_the_template(path):
 def test_code_cells_are_short(path):
     long_cells = [source.splitlines()[0] for source in code_cells(read(path))[1:] if len(source.splitlines()) > 40]
     assert not long_cells, f"{path}: code cells over 40 lines (one idea per cell): {long_cells}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS)
+def test_outputs_are_read_in_one_style(path):
+    """Every chapter points at what its outputs show with "What to notice", never a bare "Notice that"."""
+    prose = "\n".join(cell.source for cell in read(path).cells if cell.cell_type == "markdown")
+    assert "What to notice" in prose, f"{path}: say what to notice in the outputs ('What to notice: ...')"
+    odd = re.findall(r"(?m)^Notice (?:that|how|what)\b.{0,40}", prose)
+    assert not odd, f"{path}: write 'What to notice: ...' like the other chapters, not {odd}"

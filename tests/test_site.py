@@ -117,3 +117,15 @@ def test_links_to_a_section_land_on_it(site):
                 broken.append(f"{entry['file']}: {href}#{anchor}")
     assert checked, "no links to sections found: has the theme changed its link markup?"
     assert not broken, "links to sections that do not exist:\n" + "\n".join(broken)
+
+
+@pytest.mark.site
+def test_pages_show_no_build_machine_paths(site):
+    """Warnings print as "Category: message" (book/_setup/common.py), without the library file that raised them."""
+    leaks = {}
+    for entry in toc_entries():
+        html = (site / (entry["file"] + ".html")).read_text(encoding="utf-8")
+        found = re.findall(r"[^\s<>\"']*(?:site-packages|dist-packages|/\.venv)[^\s<>\"']*", html)
+        if found:
+            leaks[entry["file"]] = sorted(set(found))[:5]
+    assert not leaks, f"pages that show paths of the machine that built them: {leaks}"

@@ -3,6 +3,11 @@ import os
 os.environ["KERAS_BACKEND"] = "tensorflow"  # this book runs Keras 3 on TensorFlow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's C++ log lines
 
+import warnings
+
+# Print a warning as "Category: message", without the path of the library file that raised it.
+warnings.formatwarning = lambda message, category, *args, **kwargs: f"{category.__name__}: {message}\n"
+
 import numpy as np
 import tensorflow as tf
 import keras
