@@ -141,13 +141,24 @@ def describe(tier: Tier) -> str:
 def command(kernel: list[str], *, uid: int, home: Path, inherited: dict[str, str],
             env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
     """The command and environment that run `kernel` as `uid` in `home` (its HOME, TMPDIR and working
-    folder), under the bwrap tier's seccomp filter (sandbox_init.py): `inherited` cut to the variables
-    the bwrap tier passes, plus `env`."""
+    folder), under the bwrap tier's seccomp filter (sandbox_init.py)."""
+    return [*drop_to(uid), "--pdeathsig", "KILL", "--", *sandbox.filtered(kernel)], environment(home, inherited, env)
+
+
+def environment(home: Path, inherited: dict[str, str], env: dict[str, str] | None = None) -> dict[str, str]:
+    """A kernel's environment in this tier: `inherited` cut to the variables the bwrap tier passes, plus
+    `env`, with `home` as its HOME and TMPDIR."""
     clean = {name: inherited[name] for name in sandbox.ENV_KEEP if name in inherited}
     clean.update(env or {})
     clean.update(HOME=str(home), TMPDIR=str(home), USER="student", MPLCONFIGDIR=str(home / ".config" / "matplotlib"),
                  PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
-    return [*drop_to(uid), "--pdeathsig", "KILL", "--", *sandbox.filtered(kernel)], clean
+    return clean
+
+
+def template_command(socket_path: Path) -> list[str]:
+    """The command that starts the kernel template (zygote.py) in this tier: as root on the machine,
+    killed with the worker that starts it; it drops to each kernel's uid itself."""
+    return [setpriv(), "--pdeathsig", "KILL", "--", sys.executable, str(sandbox.TEMPLATE), str(socket_path)]
 
 
 def give_data(data_dir: Path | None, home: Path, uid: int) -> None:

@@ -91,19 +91,21 @@ class Template:
 
     @classmethod
     def usable(cls, tier: tiers.Tier, kernels: str, memory_mb: int) -> bool:
-        """Forking needs the bwrap tier as root (the template gives each kernel namespaces and a uid),
-        memory cgroups (which hold each forked kernel's memory, processes and CPU) and MIN_MEMORY_MB."""
-        return (kernels == "forked" and tier is tiers.Tier.BWRAP and memory_mb >= cls.MIN_MEMORY_MB
+        """Forking needs root (the template gives each kernel its uid; in the bwrap tier, namespaces too),
+        a sandbox tier, memory cgroups (which hold each forked kernel's memory, processes and CPU) and
+        MIN_MEMORY_MB."""
+        return (kernels == "forked" and bool(tier) and memory_mb >= cls.MIN_MEMORY_MB
                 and sandbox.is_root() and memory_cgroups_work() and hasattr(socket, "SCM_CREDENTIALS"))
 
-    def socket_for(self, work: Path, data_dir: str, tmp_mb: int, env: dict[str, str]) -> Path | None:
+    def socket_for(self, work: Path, tier: tiers.Tier, data_dir: str, tmp_mb: int,
+                   env: dict[str, str]) -> Path | None:
         """The socket of a running template for these settings (started if need be); None when it cannot run."""
-        key = (work, data_dir, tmp_mb, tuple(sorted(env.items())))
+        key = (work, tier, data_dir, tmp_mb, tuple(sorted(env.items())))
         if self.failed:
             return None
         if self.key != key or self.process is None or self.process.poll() is not None:
             self.stop()
-            self.failed = not self._start(key, work, data_dir, tmp_mb, env)
+            self.failed = not self._start(key, work, tier, data_dir, tmp_mb, env)
             if self.failed:
                 self.stop()
                 return None
@@ -117,15 +119,23 @@ class Template:
         os.chown(path, uid, uid)
         return path
 
-    def _start(self, key: tuple, work: Path, data_dir: str, tmp_mb: int, env: dict[str, str]) -> bool:
+    def _start(self, key: tuple, work: Path, tier: tiers.Tier, data_dir: str, tmp_mb: int,
+               env: dict[str, str]) -> bool:
         self.key = key
         self.folder = _private_folder(0, IPC_MB, mode=0o711, prefix=template_prefix(os.getpid()))
         self.record = work / f"{self.folder.name}.path"
         self.record.write_text(str(self.folder), encoding="utf-8")
-        command = sandbox.template_command(self.folder / "template.sock", ipc_dir=self.folder,
-                                           data_dir=Path(data_dir) if data_dir else None, tmp_mb=tmp_mb, env=env)
+        socket_path = self.folder / "template.sock"
+        if tier is tiers.Tier.UID:  # on the machine itself, in the environment its kernels get
+            command = tiers.template_command(socket_path)
+            environment = tiers.environment(self.folder, dict(os.environ), env)
+        else:
+            command = sandbox.template_command(socket_path, ipc_dir=self.folder,
+                                               data_dir=Path(data_dir) if data_dir else None, tmp_mb=tmp_mb, env=env)
+            environment = None
         started = time.monotonic()
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sys.stderr)
+        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sys.stderr,
+                                        env=environment, cwd=self.folder)
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], self.READY_SECONDS)
         line = self.process.stdout.readline() if ready else b""
@@ -200,10 +210,12 @@ def autograde(job: dict) -> None:
             tiers.end_job(uid)
             (workdir / UID_PATH).write_text(str(uid), encoding="ascii")  # for jobs.stop_kernel's cleanup
         kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
-        template = (TEMPLATE.socket_for(workdir.parent, job.get("data_dir") or "", limits["disk_mb"], kernel_env)
+        template = (TEMPLATE.socket_for(workdir.parent, tier, job.get("data_dir") or "", limits["disk_mb"],
+                                        kernel_env)
                     if Template.usable(tier, job.get("kernels", "forked"), limits["memory_mb"]) else None)
         if template is not None:
             manager.template = str(template)
+        if template is not None and not uid_only:  # inside the template's sandbox, where the kernel is forked
             manager.ipc_dir = str(TEMPLATE.job_folder(uid))
         else:
             manager.ipc_dir = str(_private_folder(uid, limits["disk_mb"] if uid_only else IPC_MB))

@@ -20,8 +20,15 @@ So a kernel has its own copy of every module (copy on write), its own files, Sys
 objects and processes, all gone when its namespace ends; the template's memory is not dumpable (no
 /proc/<pid>/mem) and belongs to root, so a kernel can neither read nor signal it.
 
+In the uid-only tier (no namespaces: tiers.py) the template runs as root on the machine itself
+(`tiers.template_command`), and a request with `"namespaces": false` and a `home` skips what needs
+namespaces: C makes none, R mounts nothing and adopts K's orphans as a subreaper, and K starts in
+`home`, the job's private folder, exactly where a kernel of that tier started afresh would; the
+worker kills every process of the uid after each job, as for those.
+
 Protocol, on a Unix socket only root can open: the launcher sends a 4-byte length, a JSON request
-(`argv` of `python -m ipykernel_launcher ...`, `env`, `uid`, `rlimits`, `tmp_mb`) and its stdin,
+(`argv` of `python -m ipykernel_launcher ...`, `env`, `uid`, `rlimits`, `tmp_mb`; in the uid-only
+tier `namespaces` false and `home`) and its stdin,
 stdout and stderr as file descriptors; C answers one byte `f`, R one byte `r` (the launcher reads
 their pids from the credentials the kernel attaches, SO_PASSCRED); the launcher sends `g` in between.
 
@@ -41,7 +48,8 @@ import struct
 import sys
 import traceback
 
-PRELOAD = ("numpy", "tensorflow", "keras", "matplotlib.pyplot", "ipykernel.kernelapp", "pyseccomp")
+# sandbox_init too: in the uid-only tier its folder (the grader's package) is private to root
+PRELOAD = ("numpy", "tensorflow", "keras", "matplotlib.pyplot", "ipykernel.kernelapp", "pyseccomp", "sandbox_init")
 # what ipykernel sets in every kernel before the notebook can import matplotlib, which reads it on import
 MPLBACKEND = "module://matplotlib_inline.backend_inline"
 HOME, TMP, SHM = "/home/student", "/tmp", "/dev/shm"  # as in sandbox.py
@@ -49,7 +57,7 @@ CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = (
     1, 2, 4, 8, 32, 4096, 8192, 16384, 1 << 18)
 STAGE = "/dev/.kdd-mount"  # where R parks the mounts below a folder it replaces (bwrap's /dev: a tmpfs)
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 36, 38
 PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus")  # as bwrap leaves them: read-only
 LENGTH = struct.Struct("!I")
 MAX_REQUEST = 1 << 20
@@ -144,7 +152,7 @@ def drop_privileges(uid: int) -> None:
         raise RuntimeError("could not become the kernel's user")
 
 
-def become_kernel(request: dict, fds: list[int]) -> None:
+def become_kernel(request: dict, fds: list[int], reaper: int) -> None:
     """K: the kernel, as its own user, under its limits and the filter; never returns."""
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
@@ -153,13 +161,13 @@ def become_kernel(request: dict, fds: list[int]) -> None:
         signal.signal(number, signal.default_int_handler if number == signal.SIGINT else signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "pdeathsig")
-    if os.getppid() != 1:
+    if os.getppid() != reaper:  # R is gone already
         os._exit(1)
     for name, (soft, hard) in request["rlimits"].items():
         resource.setrlimit(getattr(resource, name), (soft, hard))
     os.environ.clear()
     os.environ.update(request["env"])
-    os.chdir(HOME)
+    os.chdir(request.get("home", HOME))
     drop_privileges(int(request["uid"]))
     import numpy
 
@@ -223,16 +231,22 @@ def child(conn: socket.socket) -> None:
     conn.sendall(b"f")  # the launcher learns this process's pid from the credentials
     if conn.recv(1) != b"g":
         os._exit(1)
-    _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+    namespaces = request.get("namespaces", True)
+    if namespaces:
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
     if os.fork() != 0:
         os._exit(0)
     os.setsid()  # R leads the kernel's process group: the launcher interrupts it as a whole
-    fresh_folders(int(request["tmp_mb"]))
+    if namespaces:
+        fresh_folders(int(request["tmp_mb"]))
+    else:  # the uid-only tier: R adopts K's orphans, as PID 1 of a namespace would
+        _check(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "subreaper")
     conn.sendall(b"r")
+    reaper = 1 if namespaces else os.getpid()
     kernel = os.fork()
     if kernel == 0:
         conn.close()
-        become_kernel(request, fds)
+        become_kernel(request, fds, reaper)
     for fd in fds:
         os.close(fd)
     reap(conn, kernel)

@@ -286,7 +286,8 @@ def test_data_the_kernel_uid_cannot_read_is_copied_into_its_home(uid, shared_tmp
 @needs_container
 def test_grading_without_namespaces_runs_in_the_uid_tier_and_scores_as_bwrap(tmp_path):
     """The same notebooks, graded in the bwrap tier and in the uid-only tier (chosen because bwrap fails
-    as in Docker), get the same results; the instructor is told the tier and that the network is open."""
+    as in Docker), with kernels forked from the template and started afresh, get the same results; the
+    instructor is told the tier and that the network is open."""
     course = Course(make_course(tmp_path / "course"))
     answers = {"ann": REFERENCE["tinyadd"], "bob": {**REFERENCE["tinyadd"], "add": "def add(a, b):\n    return a - b"},
                "cat": {"add": "import os\nassert os.getuid() != 0\n" + REFERENCE["tinyadd"]["add"]}}
@@ -296,16 +297,21 @@ def test_grading_without_namespaces_runs_in_the_uid_tier_and_scores_as_bwrap(tmp
     # a private copy of the package, as Gradescope's bundle is: the kernel must not read its checks
     shutil.copytree(ROOT / "autograder", tmp_path / "package" / "autograder",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    command = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--out", str(tmp_path / "out-uid"),
-               "--course", str(course.root)]
-    done = subprocess.run(container.no_namespaces(command, {tmp_path: str(tmp_path)}, cwd=str(tmp_path / "package")),
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Sandbox tier 'uid'" in done.stderr and "network is NOT cut" in done.stderr, done.stderr[-2000:]
-    uid_rows = json.loads((tmp_path / "out-uid" / "grades.json").read_text())["submissions"]
-    tests = {row["student"]: [(test["name"], test["score"], test["message"]) for test in row["tests"]]
-             for row in uid_rows}
-    assert tests == {row["student"]: [(test["name"], test["score"], test["message"]) for test in row["tests"]]
-                     for row in bwrap.rows}, "the uid-only tier graded the same notebooks differently"
-    assert [row["score"] for row in sorted(uid_rows, key=lambda row: row["student"])] == [5, 3, 2], uid_rows
-    assert (tmp_path / "out-uid").stat().st_mode & 0o077 == 0, "the output folder must be private to root"
+    expected = {row["student"]: [(test["name"], test["score"], test["message"]) for test in row["tests"]]
+                for row in bwrap.rows}
+    for kernels, options in (("forked", []), ("fresh", ["--fresh-kernels"])):  # from the template, or each afresh
+        out = tmp_path / f"out-uid-{kernels}"
+        command = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--out", str(out),
+                   "--course", str(course.root), *options]
+        done = subprocess.run(container.no_namespaces(command, {tmp_path: str(tmp_path)}, cwd=str(tmp_path / "package")),
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert "Sandbox tier 'uid'" in done.stderr and "network is NOT cut" in done.stderr, done.stderr[-2000:]
+        logs = "".join(path.read_text(encoding="utf-8") for path in (out / ".work" / "logs").glob("*.log"))
+        assert ("kernel template ready" in logs) == (kernels == "forked"), f"{kernels} kernels: {logs[-2000:]}"
+        uid_rows = json.loads((out / "grades.json").read_text())["submissions"]
+        tests = {row["student"]: [(test["name"], test["score"], test["message"]) for test in row["tests"]]
+                 for row in uid_rows}
+        assert tests == expected, f"the uid-only tier, {kernels} kernels, graded the same notebooks differently"
+        assert [row["score"] for row in sorted(uid_rows, key=lambda row: row["student"])] == [5, 3, 2], uid_rows
+        assert out.stat().st_mode & 0o077 == 0, "the output folder must be private to root"
