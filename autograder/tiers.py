@@ -13,7 +13,8 @@
           reach, so before grading `protect` makes the grader's own folders private and checks, as
           that uid, that no grader file can be read or written; after each job `end_job` kills every
           process of the uid and removes what it left in the machine's shared temporary folders.
-          The network is NOT cut.
+          The network is NOT cut. As root with memory cgroups, kernels are forked from the worker's
+          kernel template (zygote.py, started by `template_command`), into exactly this setting.
   unsafe  no isolation (`--unsafe`, for notebooks the instructor trusts).
 
 Without root and without namespaces no tier isolates student code: `choose` refuses unless told
