@@ -86,12 +86,13 @@ class LimitedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         forked = []  # the launcher's options that fork the kernel from the template, with kernel_cmd as fallback
         if self.sandboxed and self.template:
-            request = {"argv": kernel_cmd, "env": sandbox.kernel_environment(dict(self.kernel_env)),
-                       "uid": self.uid, "tmp_mb": self.tmp_mb}
+            request = {"argv": kernel_cmd, "uid": self.uid, "tmp_mb": self.tmp_mb}
             if self.uid_only:  # no namespaces: the kernel starts in its private folder, as tiers.command has it
                 request.update(namespaces=False, home=self.ipc_dir,
                                env=tiers.environment(Path(self.ipc_dir), dict(kw.get("env") or os.environ),
                                                      dict(self.kernel_env)))
+            else:
+                request["env"] = sandbox.kernel_environment(dict(self.kernel_env))
             forked = ["--template", self.template, "--template-request", json.dumps(request)]
         if self.sandboxed and self.uid_only:
             kernel_cmd, kw["env"] = tiers.command(kernel_cmd, uid=self.uid, home=Path(self.ipc_dir),
