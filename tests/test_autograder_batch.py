@@ -7,9 +7,11 @@ The notebooks are tiny (no TensorFlow); test_autograder_exercises.py grades the 
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -130,7 +132,7 @@ def _bad_bytes(kind, tmp: Path) -> bytes | None:
     elif kind == "large":
         import nbformat
 
-        nb.cells.append(nbformat.v4.new_markdown_cell("x" * (1_300_000)))
+        nb.cells.append(nbformat.v4.new_markdown_cell("x" * (1_300_000), id="large-cell"))
     else:
         return None
     return _nb_bytes(nb)
@@ -306,6 +308,36 @@ def test_grades_json_has_exactly_the_documented_fields(batch):
         assert (row["score"] is None) == (row["status"] != "graded"), row
         for test in row["tests"]:
             assert set(test) == {"name", "score", "max_score", "passed", "message", "trusted"}, test
+
+
+GOLDEN = Path(__file__).parent / "golden" / "batch"  # KDD_UPDATE_GOLDEN=1 rewrites it (review the diff!)
+
+
+def _outputs(batch) -> dict[str, str]:
+    """grades.json, grades.csv and every feedback page, with this run's temporary folder written as <base>."""
+    out, base = batch["out"], str(batch["out"].parent)
+    paths = [out / "grades.json", out / "grades.csv", *sorted((out / "feedback").rglob("*.html"))]
+    return {path.relative_to(out).as_posix(): path.read_text(encoding="utf-8").replace(base, "<base>")
+            for path in paths}
+
+
+def test_outputs_are_the_golden_ones(batch):
+    """The same inputs give the same grades.json, CSV and feedback, byte for byte: a refactoring that changes
+    what any user sees fails here (tests/golden/batch/ holds the outputs of the batch above)."""
+    outputs = _outputs(batch)
+    if os.environ.get("KDD_UPDATE_GOLDEN"):
+        if GOLDEN.exists():
+            shutil.rmtree(GOLDEN)
+        for name, text in outputs.items():
+            (GOLDEN / name).parent.mkdir(parents=True, exist_ok=True)
+            (GOLDEN / name).write_text(text, encoding="utf-8")
+    golden = {path.relative_to(GOLDEN).as_posix(): path.read_text(encoding="utf-8")
+              for path in GOLDEN.rglob("*") if path.is_file()}
+    assert sorted(outputs) == sorted(golden), f"other output files than {GOLDEN}: {set(outputs) ^ set(golden)}"
+    for name, text in outputs.items():
+        assert text == golden[name], (
+            f"{name} differs from {GOLDEN / name}:\n"
+            + "".join(difflib.unified_diff(golden[name].splitlines(True), text.splitlines(True), "golden", "now", n=1)))
 
 
 def test_feedback_never_reveals_hidden_tests_or_tracebacks(batch):

@@ -77,6 +77,8 @@ def notebook(assignment: str, answers: dict[str, str] | None = None, *, source: 
         test_cell = nbformat.v4.new_code_cell(test)
         test_cell.metadata["nbgrader"] = _meta(f"{assignment}-{task}", grade=True, points=points)
         cells += [answer_cell, test_cell]
+    for index, cell in enumerate(cells):  # fixed ids: the same call gives the same bytes (golden tests)
+        cell.id = f"{assignment}-cell-{index}"
     nb.cells = cells + list(extra_cells or [])
     return nb
 
