@@ -236,3 +236,103 @@ def test_alternative_correct_answer_scores_full_marks(exercise_grades, entry):
     result = exercise_grades.entry(entry)
     lost = {task: result.feedback[task] for task, (score, maximum) in result.scores.items() if score < maximum}
     assert not lost, f"{entry.assignment}/{entry.id} ({entry.description}) loses points: {lost}"
+
+
+# --- hints (issue 17): every graded task has one, linking the chapter section that teaches it --------------
+
+def _hint_problems(cells, folder, name):
+    """What is wrong with the hints of one source notebook (its cells, its folder, a name for messages).
+
+    Each "## Task N: ..." Markdown cell is followed, before the next task, by its answer cell; the cell right
+    before that answer cell (right after the statement) is the hint: Markdown with collapsible
+    `<details><summary>...</summary>` blocks, at least one relative link to a section of a chapter
+    (`../../book/0N-....ipynb#anchor`, an anchor Jupyter Book makes from a heading of that chapter: MyST's
+    slug of it, as `myst_heading_anchors` in _config.yml gives), every such link landing on a heading, and
+    no line of the task's solution code.
+    """
+    from markdown_it import MarkdownIt
+
+    def slugs(notebook_path):
+        """MyST's heading anchors (levels 1 to 3) of a page: the lowercase heading text, spaces to hyphens,
+        punctuation dropped, made unique with -1, -2, ... like myst_parser's compute_unique_slug."""
+        found, parser = set(), MarkdownIt("commonmark")
+        for cell in nbformat.read(notebook_path, as_version=4).cells:
+            if cell.cell_type != "markdown":
+                continue
+            tokens = parser.parse(cell.source)
+            for token, inline in zip(tokens, tokens[1:]):
+                if token.type == "heading_open" and int(token.tag[1:]) <= 3:
+                    title = "".join(child.content for child in inline.children or []
+                                    if child.type in ("text", "code_inline"))
+                    slug = base = re.sub(r"[^\w\u4e00-\u9fff\- ]", "", title.lower().replace(" ", "-"))
+                    suffix = 1
+                    while slug in found:
+                        slug, suffix = f"{base}-{suffix}", suffix + 1
+                    found.add(slug)
+        return found
+
+    problems = []
+    tasks = [index for index, cell in enumerate(cells)
+             if cell.cell_type == "markdown" and re.search(r"(?m)^## Task \d+:", cell.source)]
+    answers = [index for index, cell in enumerate(cells)
+               if cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source]
+    if not tasks or len(tasks) != len(answers):
+        problems.append(f"{name}: {len(tasks)} '## Task N:' cells for {len(answers)} answer cells; every graded "
+                        "task needs its statement cell '## Task N: ... (P points)'")
+    for number, task in enumerate(tasks):
+        title = re.search(r"(?m)^## (Task \d+:.*)$", cells[task].source)[1]
+        following = [index for index in answers if index > task]
+        end = tasks[number + 1] if number + 1 < len(tasks) else len(cells)
+        if not following or following[0] > end:
+            problems.append(f"{name}, {title!r}: no answer cell before the next task")
+            continue
+        answer = following[0]
+        hint = cells[answer - 1]
+        where = f"{name}, {title!r}"
+        if answer - 1 == task or hint.cell_type != "markdown" or "<details>" not in hint.source:
+            problems.append(f"{where}: no hint cell right before the answer cell (a Markdown cell with "
+                            "'<details><summary>Hint 1</summary> ... </details>')")
+            continue
+        if not (hint.source.count("<details>") == hint.source.count("</details>")
+                == hint.source.count("<summary>") == hint.source.count("</summary>")):
+            problems.append(f"{where}: the hint's <details>, <summary> and their closing tags do not pair up")
+        links = re.findall(r"\]\((\.\./\.\./book/[^)\s#]+)#([^)\s]+)\)", hint.source)
+        if not any(re.fullmatch(r"\.\./\.\./book/0\d-[^/]+\.ipynb", target) for target, _ in links):
+            problems.append(f"{where}: the hint links no chapter section (../../book/0N-....ipynb#anchor)")
+        for target, anchor in links:
+            page = (folder / target).resolve()
+            if not page.exists():
+                problems.append(f"{where}: the hint links {target}, which does not exist")
+            elif anchor not in slugs(page):
+                problems.append(f"{where}: the hint links {target}#{anchor}, but that page has no heading with "
+                                "this anchor (lowercase heading text, spaces to hyphens, punctuation dropped)")
+        solution = re.search(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cells[answer].source, re.S)[1]
+        hint_text = " ".join(hint.source.split())
+        hint_lines = {line.strip() for line in hint.source.splitlines()}
+        leaked = [line.strip() for line in solution.splitlines() if line.strip() and (
+            " ".join(line.split()) in hint_text if len(line.strip()) >= 10 else line.strip() in hint_lines)]
+        if leaked:
+            problems.append(f"{where}: the hint gives away lines of the solution: {leaked}")
+    return problems
+
+
+def test_every_graded_task_has_a_hint_that_links_its_chapter_section_and_gives_no_solution_away():
+    sources = sorted((REPO / "solutions").glob("*/*.ipynb"))
+    assert sources, "no source notebook under solutions/"
+    problems = [problem for path in sources for problem in _hint_problems(
+        nbformat.read(path, as_version=4).cells, path.parent, str(path.relative_to(REPO)))]
+    assert not problems, "\n".join(problems)
+    # The check itself catches a missing hint, a dead anchor and a leaked solution line (no vacuous pass).
+    path = release.source_path("rmse_metric")
+    cells = nbformat.read(path, as_version=4).cells
+    answer = next(index for index, cell in enumerate(cells) if "### BEGIN SOLUTION" in cell.source)
+    solution = re.search(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cells[answer].source, re.S)[1]
+    solution_line = max(solution.splitlines(), key=len)
+    broken = [nbformat.from_dict(dict(cell)) for cell in cells]
+    broken[answer - 1].source = broken[answer - 1].source.replace("#what-a-keras-metric-is", "#no-such-section")
+    broken[answer - 1].source += f"\n\n`{solution_line.strip()}`"
+    found = _hint_problems(broken, path.parent, "copy")
+    assert any("no heading with this anchor" in problem for problem in found), found
+    assert any("gives away lines of the solution" in problem for problem in found), found
+    found = _hint_problems(cells[:answer - 1] + cells[answer:], path.parent, "copy")
+    assert any("no hint cell right before the answer cell" in problem for problem in found), found
