@@ -287,12 +287,16 @@ def _hint_problems(cells, folder, name):
             problems.append(f"{name}, {title!r}: no answer cell before the next task")
             continue
         answer = following[0]
-        hint = cells[answer - 1]
         where = f"{name}, {title!r}"
-        if answer - 1 == task or hint.cell_type != "markdown" or "<details>" not in hint.source:
-            problems.append(f"{where}: no hint cell right before the answer cell (a Markdown cell with "
-                            "'<details><summary>Hint 1</summary> ... </details>')")
+        # in a cell of the statement, not a cell of its own: a new cell would renumber the locked cells' grade
+        # ids of the student version, and notebooks learners downloaded earlier would then be graded wrongly
+        hints = [cells[index] for index in range(task, answer)
+                 if cells[index].cell_type == "markdown" and "<details>" in cells[index].source]
+        if not hints:
+            problems.append(f"{where}: no hint in the task's statement (a Markdown cell from '## Task' to the "
+                            "answer cell with '<details><summary>Hint 1</summary> ... </details>')")
             continue
+        hint = nbformat.from_dict({**hints[-1], "source": hints[-1].source[hints[-1].source.index("<details>"):]})
         if not (hint.source.count("<details>") == hint.source.count("</details>")
                 == hint.source.count("<summary>") == hint.source.count("</summary>")):
             problems.append(f"{where}: the hint's <details>, <summary> and their closing tags do not pair up")
@@ -328,11 +332,13 @@ def test_every_graded_task_has_a_hint_that_links_its_chapter_section_and_gives_n
     answer = next(index for index, cell in enumerate(cells) if "### BEGIN SOLUTION" in cell.source)
     solution = re.search(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cells[answer].source, re.S)[1]
     solution_line = max(solution.splitlines(), key=len)
+    hint = max(index for index in range(answer) if "<details>" in cells[index].source)
     broken = [nbformat.from_dict(dict(cell)) for cell in cells]
-    broken[answer - 1].source = broken[answer - 1].source.replace("#what-a-keras-metric-is", "#no-such-section")
-    broken[answer - 1].source += f"\n\n`{solution_line.strip()}`"
+    broken[hint].source = broken[hint].source.replace("#what-a-keras-metric-is", "#no-such-section")
+    broken[hint].source += f"\n\n`{solution_line.strip()}`"
     found = _hint_problems(broken, path.parent, "copy")
     assert any("no heading with this anchor" in problem for problem in found), found
     assert any("gives away lines of the solution" in problem for problem in found), found
-    found = _hint_problems(cells[:answer - 1] + cells[answer:], path.parent, "copy")
-    assert any("no hint cell right before the answer cell" in problem for problem in found), found
+    broken[hint].source = broken[hint].source[:broken[hint].source.index("<details>")]
+    found = _hint_problems(broken, path.parent, "copy")
+    assert any("no hint in the task's statement" in problem for problem in found), found
