@@ -1,7 +1,7 @@
 """nbgrader configuration: this repository is the course folder.
 
 solutions/<assignment>/ holds the nbgrader source notebooks and exercises/<assignment>/ the generated
-student versions (regenerate them with `python -m autograder.release`). Gradebooks and grading work
+student versions (regenerate them with `python -m autograder release`). Gradebooks and grading work
 folders (gradebook.db, submitted/, autograded/, feedback/) never go into git: see .gitignore.
 """
 import os

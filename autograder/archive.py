@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .files import CHUNK, sha256_bytes
+from .files import CHUNK, atomic_write, sha256_bytes, write_temporary
+from .model import Submission
 
 
 def now_utc() -> str:
@@ -59,48 +59,31 @@ class Archive:
         sha = sha256_bytes(data)
         target = self.blob(sha)
         if not target.exists():
-            self._install(target, lambda handle: handle.write(data))
+            atomic_write(target, data, mode=0o444)
         return sha
 
     def put_file(self, path: Path) -> tuple[str, int]:
         """Store a file's bytes (once), streaming; return (sha256, size)."""
         digest = hashlib.sha256()
         size = 0
-        tmp_fd, tmp_name = tempfile.mkstemp(prefix=".incoming.", dir=self.root)
-        try:
-            with open(path, "rb") as source, os.fdopen(tmp_fd, "wb") as handle:
+
+        def copy(handle) -> None:
+            nonlocal size
+            with open(path, "rb") as source:
                 for chunk in iter(lambda: source.read(CHUNK), b""):
                     digest.update(chunk)
                     size += len(chunk)
                     handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
-            sha = digest.hexdigest()
-            target = self.blob(sha)
-            if target.exists():
-                os.unlink(tmp_name)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp_name, target)
-                os.chmod(target, 0o444)
-            return sha, size
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
 
-    def _install(self, target: Path, write) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".incoming.", dir=self.root)
+        tmp = write_temporary(self.root, ".incoming.", copy, 0o444)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-            os.chmod(target, 0o444)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            target = self.blob(digest.hexdigest())
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return digest.hexdigest(), size
 
     def read(self, sha256: str) -> bytes:
         """The archived bytes with this hash."""
@@ -123,3 +106,7 @@ class Archive:
     def entries(self, kind: str) -> list[dict]:
         """All entries of one kind, in the order they were first archived."""
         return [entry for entry in self._entries.values() if entry["kind"] == kind]
+
+    def submissions(self) -> list[Submission]:
+        """Every submission archived (by this run or an earlier one), in the order first archived."""
+        return [Submission.from_entry(entry) for entry in self.entries("submission")]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from .course import Course, CourseError, find_course
-from .intake import UsageError
+from .model import Status, UsageError
 from .limits import Limits
 
 DEFAULTS = Limits()
@@ -99,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Wrote {path}: upload it as the assignment's autograder in Gradescope.")
             return 0
         if args.command == "release":
-            from .release import main as release_main
-
-            return release_main([*args.assignments, *(["--check"] if args.check else []),
-                                 *(["--no-validate"] if args.no_validate else [])])
+            return _release(args)
     except (UsageError, CourseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -110,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from . import tiers
+    from .sandbox import tiers
     from .grade import grade
 
     tier = tiers.choose(unsafe=args.unsafe)  # the strongest that works here; refuses (exit 2) when none does
@@ -122,4 +119,16 @@ def _grade(args: argparse.Namespace) -> int:
                     assignment=args.assignment, student=args.student, workers=args.workers, limits=limits,
                     db_url=args.db, tier=tier, fresh_kernels=args.fresh_kernels)
     print(outcome.summary())
-    return 1 if any(row["status"] == "failed" for row in outcome.rows) else 0
+    return 1 if any(row.status is Status.FAILED for row in outcome.rows) else 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    from .release import ReleaseError, release
+
+    try:
+        changed = release(_course(args), args.assignments, check=args.check, run_validation=not args.no_validate)
+    except ReleaseError as error:
+        print(f"release failed:\n{error}", file=sys.stderr)
+        return 1
+    print("up to date" if not changed else f"{len(changed)} file(s) {'out of date' if args.check else 'written'}")
+    return 0

@@ -62,14 +62,29 @@ class Course:
         return path if path.exists() else None
 
     @cached_property
-    def source_dir(self) -> Path:
-        name = "source"
-        if self.config_file is not None:
-            from traitlets.config.loader import PyFileConfigLoader
+    def _directories(self) -> dict:
+        """The CourseDirectory settings of the course's nbgrader config."""
+        if self.config_file is None:
+            return {}
+        from traitlets.config.loader import PyFileConfigLoader
 
-            config = PyFileConfigLoader(CONFIG_NAME, path=str(self.root)).load_config()
-            name = config.get("CourseDirectory", {}).get("source_directory", name)
-        return self.root / name
+        return dict(PyFileConfigLoader(CONFIG_NAME, path=str(self.root)).load_config().get("CourseDirectory", {}))
+
+    @cached_property
+    def source_dir(self) -> Path:
+        """nbgrader's source folder: the single source of each exercise (solutions and hidden tests)."""
+        return self.root / self._directories.get("source_directory", "source")
+
+    @cached_property
+    def release_dir(self) -> Path:
+        """nbgrader's release folder: the student versions, generated from the sources."""
+        return self.root / self._directories.get("release_directory", "release")
+
+    def source_notebook(self, assignment: str) -> Path:
+        return self.source_dir / assignment / f"{assignment}.ipynb"
+
+    def release_notebook(self, assignment: str) -> Path:
+        return self.release_dir / assignment / f"{assignment}.ipynb"
 
     def assignments(self) -> list[str]:
         """Assignment ids: source sub-folders holding `<id>/<id>.ipynb`."""
@@ -80,7 +95,7 @@ class Course:
     def spec(self, assignment: str) -> AssignmentSpec:
         """The grading spec of one assignment (read from its source notebook)."""
         if assignment not in self.assignments():
-            raise CourseError(f"{self.source_dir / assignment / (assignment + '.ipynb')} does not exist: "
+            raise CourseError(f"{self.source_notebook(assignment)} does not exist: "
                               f"'{assignment}' is not an assignment of this course (it has: "
                               f"{', '.join(self.assignments()) or 'none'}).")
         return read_spec(self.source_dir / assignment)
@@ -94,6 +109,18 @@ class Course:
             except CourseError as error:
                 broken[name] = str(error)
         return specs, broken
+
+
+def nbgrader_metadata(cell: dict) -> dict:
+    """A notebook cell's nbgrader metadata ({} when it has none, or none that is a dict)."""
+    metadata = cell.get("metadata")
+    data = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def grade_id(cell: dict) -> str | None:
+    """A notebook cell's nbgrader grade id, if it has one."""
+    return nbgrader_metadata(cell).get("grade_id")
 
 
 def find_course(start: Path | None = None) -> Course:
@@ -127,7 +154,7 @@ def read_spec(folder: Path) -> AssignmentSpec:
         raise CourseError(f"{notebook} is not a readable notebook ({error}): fix the source notebook.") from error
     tests, ids, graded, hidden, patterns = [], set(), set(), set(), []
     for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+        meta = nbgrader_metadata(cell)
         source = "".join(cell.get("source", ""))
         if "grade_id" in meta:
             ids.add(meta["grade_id"])
@@ -142,3 +169,23 @@ def read_spec(folder: Path) -> AssignmentSpec:
         raise CourseError(f"{notebook} has no graded cells: mark its test cells with nbgrader points.")
     return AssignmentSpec(folder.name, folder, notebook, tuple(tests), frozenset(ids), frozenset(graded),
                           frozenset(hidden), folder_sha256(folder), tuple(patterns))
+
+
+def nbgrader_config(root: Path, assignment: str, *, config_file: Path | None = None, db_url: str | None = None,
+                    source: str = "source", release: str = "release"):
+    """nbgrader's settings (a traitlets Config) for one assignment of a course folder laid out at `root`: the
+    instructor's config file, if any, then this folder's layout, which always wins."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    if config_file is not None:
+        config.merge(PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config())
+    directory = config.CourseDirectory
+    directory.root = str(root)
+    directory.source_directory = source
+    directory.release_directory = release
+    directory.assignment_id = assignment
+    if db_url is not None:
+        directory.db_url = db_url
+    return config

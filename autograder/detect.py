@@ -19,7 +19,7 @@ speedups.apply()
 
 import nbformat  # noqa: E402 (after the speed-up)
 
-from .course import AssignmentSpec
+from .course import AssignmentSpec, grade_id, nbgrader_metadata
 
 FRESH_COPY = ("Open the exercise again from the book (Open in Colab), paste your answers into that fresh copy, "
               "run it, and submit the downloaded .ipynb.")
@@ -40,10 +40,11 @@ class Detection:
 
     assignment: str | None
     problem: str | None = None
+    foreign: str | None = None  # the assignment its grade ids name, when this course does not grade it
 
 
-def _reject(problem: str, assignment: str | None = None) -> Detection:
-    return Detection(assignment, problem)
+def _reject(problem: str, assignment: str | None = None, foreign: str | None = None) -> Detection:
+    return Detection(assignment, problem, foreign)
 
 
 def guess_assignment(filename: str, specs: dict[str, AssignmentSpec]) -> str | None:
@@ -162,11 +163,9 @@ def _language(notebook) -> str | None:
 
 
 def _check_cells(notebook, specs: dict[str, AssignmentSpec], expected: str | None) -> Detection:
-    ids = [cell.metadata["nbgrader"]["grade_id"] for cell in notebook.cells
-           if isinstance(cell.metadata.get("nbgrader"), dict) and "grade_id" in cell.metadata["nbgrader"]]
-    graded = [cell.metadata["nbgrader"]["grade_id"] for cell in notebook.cells
-              if isinstance(cell.metadata.get("nbgrader"), dict) and cell.metadata["nbgrader"].get("grade")
-              and "grade_id" in cell.metadata["nbgrader"]]
+    ids = [found for cell in notebook.cells if (found := grade_id(cell)) is not None]
+    graded = [found for cell in notebook.cells
+              if nbgrader_metadata(cell).get("grade") and (found := grade_id(cell)) is not None]
     prefixes = sorted({str(grade_id).split("-")[0] for grade_id in (graded or ids)})
     known = [prefix for prefix in prefixes if prefix in specs]
     if not ids:
@@ -185,7 +184,8 @@ def _check_cells(notebook, specs: dict[str, AssignmentSpec], expected: str | Non
                        f"own notebook. {FRESH_COPY}")
     elif not known:
         return _reject(f"belongs to assignment '{_quote(prefixes[0])}', which this course does not grade "
-                       f"(it grades: {', '.join(sorted(specs))}). Submit the notebook of the right exercise.")
+                       f"(it grades: {', '.join(sorted(specs))}). Submit the notebook of the right exercise.",
+                       foreign=prefixes[0])
     else:
         assignment = known[0]
     spec = specs[assignment]

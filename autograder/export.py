@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 
 from .files import atomic_write
+from .model import Row, Status
 
-ROW_KEYS = ("student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error", "flags")
 CSV_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 
 
@@ -25,30 +25,23 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def public_row(row: dict) -> dict:
-    """The grades.json form of a row (exactly the documented keys)."""
-    return {key: row[key] for key in ROW_KEYS}
+def write_json(rows: list[Row], path: Path) -> None:
+    atomic_write(path, json.dumps({"submissions": [row.to_json() for row in rows]}, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_json(rows: list[dict], path: Path) -> None:
-    atomic_write(path, json.dumps({"submissions": [public_row(row) for row in rows]},
-                                  indent=2, ensure_ascii=False) + "\n")
-
-
-def write_csv(rows: list[dict], max_scores: dict[str, float], path: Path) -> None:
+def write_csv(rows: list[Row], max_scores: dict[str, float], path: Path) -> None:
     """One line per student, one column per assignment that appears in `rows`."""
-    assignments = sorted({row["assignment"] for row in rows if row["assignment"]})
+    assignments = sorted({row.assignment for row in rows if row.assignment})
     students: dict[str, dict] = {}
     for row in rows:
-        if not row["student"]:
+        if not row.student:
             continue
-        person = students.setdefault(row["student"], {"Student": row["student"], "ID": "", "SIS User ID": "",
-                                                      "SIS Login ID": row["student"], "Section": ""})
-        if row.get("lms") == "canvas":
-            person.update({"Student": row.get("student_name") or row["student"], "ID": row["student"],
-                           "SIS Login ID": ""})
-        if row["status"] == "graded" and row["assignment"]:
-            person[row["assignment"]] = f"{row['score']:g}"
+        person = students.setdefault(row.student, {"Student": row.student, "ID": "", "SIS User ID": "",
+                                                   "SIS Login ID": row.student, "Section": ""})
+        if row.lms == "canvas":
+            person.update({"Student": row.student_name or row.student, "ID": row.student, "SIS Login ID": ""})
+        if row.status is Status.GRADED and row.assignment:
+            person[row.assignment] = f"{row.score:g}"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*CSV_IDENTITY, *assignments])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import identity
 from .files import atomic_write, safe_component
+from .model import Row, Status
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -30,9 +31,9 @@ def _points(value: float | None) -> str:
     return f"{value:g}"
 
 
-def render(row: dict) -> str:
+def render(row: Row) -> str:
     """The feedback page for one grades.json row."""
-    title = f"{row['assignment']}: feedback for {row['student']}"
+    title = f"{row.assignment}: feedback for {row.student}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -40,30 +41,30 @@ def render(row: dict) -> str:
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
     ]
-    if row["status"] == "graded":
-        parts.append(f"<p><strong>Score: {_points(row['score'])} / {_points(row['max_score'])}</strong></p>")
-        if row.get("error"):
-            parts.append(f'<p class="note">{escape(row["error"])}</p>')
+    if row.status is Status.GRADED:
+        parts.append(f"<p><strong>Score: {_points(row.score)} / {_points(row.max_score)}</strong></p>")
+        if row.error:
+            parts.append(f'<p class="note">{escape(row.error)}</p>')
         parts.append("<table><thead><tr><th>Test</th><th>Points</th><th>Result</th><th>Message</th></tr></thead><tbody>")
-        for test in row["tests"]:
-            verdict = "passed" if test["passed"] else "failed"
+        for test in row.tests:
+            verdict = "passed" if test.passed else "failed"
             parts.append(
-                f"<tr><td><code>{escape(test['name'])}</code></td>"
-                f'<td class="points">{_points(test["score"])} / {_points(test["max_score"])}</td>'
-                f'<td class="{verdict}">{verdict}</td><td>{escape(test["message"])}</td></tr>')
+                f"<tr><td><code>{escape(test.name)}</code></td>"
+                f'<td class="points">{_points(test.score)} / {_points(test.max_score)}</td>'
+                f'<td class="{verdict}">{verdict}</td><td>{escape(test.message)}</td></tr>')
         parts.append("</tbody></table>")
-    elif row["status"] == "rejected":
+    elif row.status is Status.REJECTED:
         parts.append("<p><strong>Your file could not be graded.</strong></p>")
-        parts.append(f'<p class="note">{escape(row["error"] or "")}</p>')
+        parts.append(f'<p class="note">{escape(row.error or "")}</p>')
     else:
         parts.append("<p><strong>Your notebook could not be graded automatically; "
                      "your instructor has been told and will look at it.</strong></p>")
-    parts.append(f"<footer>File: {escape(Path(row['source']).name)} · SHA-256 {escape((row['sha256'] or '')[:12])}"
+    parts.append(f"<footer>File: {escape(Path(row.source).name)} · SHA-256 {escape((row.sha256 or '')[:12])}"
                  "</footer></body></html>")
     return "\n".join(parts) + "\n"
 
 
-def write(rows: list[dict], folder: Path) -> list[Path]:
+def write(rows: list[Row], folder: Path) -> list[Path]:
     """Write `folder/<student>/<assignment>.html` for each row that names both; return the paths.
 
     Student ids that look alike get folder names that differ (identity.folder_names), so no page
@@ -71,11 +72,11 @@ def write(rows: list[dict], folder: Path) -> list[Path]:
     a name no longer used (a student whose look-alike arrived since) is removed, so none is stale.
     """
     written = []
-    names = identity.folder_names(row["student"] for row in rows if row["student"])
+    names = identity.folder_names(row.student for row in rows if row.student)
     for row in rows:
-        if not row["student"] or not row["assignment"]:
+        if not row.student or not row.assignment:
             continue
-        path = folder / names[row["student"]] / f"{safe_component(row['assignment'])}.html"
+        path = folder / names[row.student] / f"{safe_component(row.assignment)}.html"
         atomic_write(path, render(row))
         written.append(path)
     for page in set(folder.glob("*/*.html")) - set(written):

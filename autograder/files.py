@@ -7,6 +7,7 @@ import os
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 CHUNK = 1 << 20
 MAX_CHARS = 120  # a path component made from student data: at most this many characters
@@ -20,36 +21,40 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_temporary(path: Path, payload: bytes, mode: int) -> str:
-    """A complete temporary file next to `path` with `payload` and `mode`; its name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+def write_temporary(folder: Path, prefix: str, write: Callable[[BinaryIO], None], mode: int) -> Path:
+    """A new file in `folder`, complete on disk (written by `write`, flushed, synced) and with `mode`: the
+    caller moves it into place (os.replace, os.link) or removes it. Nothing is left if `write` fails."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=folder)  # mode 0600
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return tmp
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
+def atomic_write(path: Path, data: bytes | str, mode: int | None = None) -> None:
     """Write a file so that readers see either the old or the whole new content, never a part."""
-    tmp = _write_temporary(path, data.encode("utf-8") if isinstance(data, str) else data, 0o666 & ~_UMASK)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = write_temporary(path.parent, f".{path.name}.", lambda handle: handle.write(payload),
+                          0o666 & ~_UMASK if mode is None else mode)
     try:
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def create_once(path: Path, data: str, mode: int = 0o600) -> bool:
     """Create `path` whole with `mode` unless it exists (never replaced, never seen part-written or with a
     wider mode, even when several processes race to create it); True if this call created it."""
-    tmp = _write_temporary(path, data.encode("utf-8"), mode)
+    tmp = write_temporary(path.parent, f".{path.name}.", lambda handle: handle.write(data.encode("utf-8")), mode)
     try:
         os.link(tmp, path)
     except FileExistsError:

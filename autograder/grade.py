@@ -10,29 +10,32 @@ The output folder keeps state between runs, which makes grading idempotent and r
 
 Which submission counts: per student and assignment, the latest valid notebook is graded; older
 ones stay archived. Who owns a file and when its upload arrived are decided at intake (intake.py),
-"latest" by `submission_order`; the README's "Which submission counts" states the rules. A rejected
+"latest" by `Submission.order` (model.py); the README's "Which submission counts" states the rules. A rejected
 file never replaces a valid one, but is always listed in grades.json so that its student can be told.
 """
 
 from __future__ import annotations
 
+import enum
 import fcntl
 import json
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
-from . import identity, tiers, trusted
+from . import identity, trusted
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
 from .detect import Detection, detect, guess_assignment
 from .files import atomic_write, sha256_bytes
-from .intake import UsageError, receive, submission_order
+from .intake import receive
 from .limits import Limits, threads_per_worker
+from .model import Candidate, Result, Row, Status, Submission, UsageError, latest
 from .progress import Progress, printable, summary
-from .tiers import Tier
+from .sandbox import tiers
+from .sandbox.tiers import Tier
 
 GRADER_VERSION = "4"  # bump when a change to grading could change a score (invalidates cached results)
 
@@ -42,7 +45,7 @@ class Outcome:
     """What a `grade` run produced."""
 
     out: Path
-    rows: list[dict]  # grades.json rows, plus internal keys (lms, student_name)
+    rows: list[Row]
     superseded: int = 0
     graded_now: int = 0
     reused: int = 0
@@ -56,25 +59,29 @@ class Outcome:
                 f"Wrote {self.out / 'grades.json'}, {self.out / 'grades.csv'} and {len(self.feedback)} feedback "
                 f"page(s) in {self.out / 'feedback'} ({self.graded_now} graded now, {self.reused} from earlier runs).")
 
-    def by_student(self, student: str, assignment: str) -> dict:
+    def by_student(self, student: str, assignment: str) -> Row:
         """The row of one student's assignment (tests use this)."""
-        matches = [row for row in self.rows if row["student"] == student and row["assignment"] == assignment
-                   and row.get("chosen")]
+        matches = [row for row in self.rows if row.student == student and row.assignment == assignment and row.chosen]
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} chosen rows for {student}/{assignment}")
         return matches[0]
 
 
-@dataclass
-class _Item:
-    entry: dict
-    assignment: str | None
-    problem: str | None
-    failure: str | None = None  # the grader cannot grade it (the instructor must fix something)
+class JobKind(enum.Enum):
+    SUBMISSIONS = "submissions"  # one notebook, for every candidate that submitted exactly these bytes
+    REFERENCE = "reference"  # the assignment's reference solution, for the trusted check's reference values
 
-    @property
-    def group(self) -> tuple[str | None, str | None]:
-        return (self.entry["student"], self.assignment)
+
+@dataclass(frozen=True)
+class JobContext:
+    """The parent's side of a grading job (the worker gets `pool.Job.payload`)."""
+
+    kind: JobKind
+    key: str
+    spec: AssignmentSpec
+    nonces: tuple[str, ...]  # mark each seed's probe output (trusted.py)
+    seeds: tuple[int, ...]
+    group: tuple[Candidate, ...] = ()  # SUBMISSIONS: identical notebooks are graded once
 
 
 def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, tier: Tier, check: str) -> str:
@@ -91,7 +98,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
           spare_seeds: bool = True, fresh_kernels: bool = False) -> Outcome:
     """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
 
-    Student code runs in the strongest sandbox tier that works here (tiers.py), or in `tier`; with none,
+    Student code runs in the strongest sandbox tier that works here (sandbox/tiers.py), or in `tier`; with none,
     grading is refused. `sandboxed=False` (the CLI's --unsafe) runs it with the grader's rights, which
     only suits notebooks the instructor trusts. Kernels are forked from a template per worker where the
     sandbox allows (zygote.py); `fresh_kernels` starts each one afresh (slower, same grades).
@@ -112,16 +119,16 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UsageError(f"another `grade` run is writing to {out}; wait for it or use another --out.") from None
-        from . import jobs
+        from .sandbox.cleanup import clean_leftovers
 
-        jobs.clean_leftovers(out / ".work")  # of a run that was killed
+        clean_leftovers(out / ".work")  # of a run that was killed
         if tier is Tier.UID:  # no mount namespace: only file permissions keep grader files from student code
             tiers.protect(own=[out, _state_dir(course, out)], secret=_secrets(course, paths, student, db_url))
         archive = Archive(out / "archive")
         notes: list[str] = []
         receive(paths, archive, student=student, assignment=assignment, max_bytes=limits.file_mb * 2**20,
                 exclude=out, notes=notes)
-        items = [_check(entry, archive, specs, broken, limits) for entry in archive.entries("submission")]
+        items = [_check(submission, archive, specs, broken, limits) for submission in archive.submissions()]
         report, superseded = _choose(items)
         outcome = Outcome(out, [], superseded=superseded, notes=notes + _lookalike_notes(report))
         gradable = [item for item in report if not item.problem and not item.failure]
@@ -131,7 +138,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
                              plans, fresh_kernels)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
-                              key=lambda row: (row["student"] or "", row["assignment"] or "", row["source"]))
+                              key=lambda row: (row.student or "", row.assignment or "", row.source))
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     return outcome
 
@@ -163,127 +170,144 @@ def _specs(course: Course, assignment: str | None, stream: TextIO) -> tuple[dict
     return specs, broken
 
 
-def _check(entry: dict, archive: Archive, specs: dict[str, AssignmentSpec], broken: dict[str, str],
-           limits: Limits) -> _Item:
+def _check(submission: Submission, archive: Archive, specs: dict[str, AssignmentSpec], broken: dict[str, str],
+           limits: Limits) -> Candidate:
     """Detect the assignment of an archived submission, or why it cannot be graded."""
-    if entry["problem"]:
-        detection = Detection(entry["assignment"], entry["problem"])
+    if submission.problem:
+        detection = Detection(submission.assignment, submission.problem)
     else:
-        detection = detect(archive.read(entry["sha256"]), specs, expected=entry["assignment"],
+        assert submission.sha256 is not None, "a submission without a problem has bytes"
+        detection = detect(archive.read(submission.sha256), specs, expected=submission.assignment,
                            max_bytes=limits.file_mb * 2**20)
+    if detection.foreign in broken:  # a notebook of an assignment whose source is broken
+        return Candidate(submission, detection.foreign, None,
+                         failure=f"its assignment's source is not usable: {broken[detection.foreign]}")
     # a rejected file still says, through its name, which assignment its student meant to submit
-    assignment = detection.assignment or (guess_assignment(entry["name"], specs) if detection.problem else None)
-    for name, problem in broken.items():  # a notebook of an assignment whose source is broken
-        if detection.problem and f"assignment '{name}'" in detection.problem:
-            return _Item(entry, name, None, failure=f"its assignment's source is not usable: {problem}")
-    return _Item(entry, assignment, detection.problem)
+    assignment = detection.assignment or (guess_assignment(submission.name, specs) if detection.problem else None)
+    return Candidate(submission, assignment, detection.problem)
 
 
-def _choose(items: list[_Item]) -> tuple[list[_Item], int]:
+def _choose(items: list[Candidate]) -> tuple[list[Candidate], int]:
     """Rejected items plus the latest valid item per (student, assignment); count the superseded ones."""
-    latest: dict[tuple, _Item] = {}
-    for item in items:
-        if item.problem:
-            continue
-        current = latest.get(item.group)
-        if current is None or submission_order(item.entry) > submission_order(current.entry):
-            latest[item.group] = item
-    valid = sum(1 for item in items if not item.problem)
+    valid = [item for item in items if not item.problem]
+    chosen = latest(valid, group=lambda item: item.group, order=lambda item: item.submission.order)
     rejected = [item for item in items if item.problem]  # every one, so that its student can be told
-    return rejected + list(latest.values()), valid - len(latest)
+    return rejected + list(chosen.values()), len(valid) - len(chosen)
 
 
-def _lookalike_notes(items: list[_Item]) -> list[str]:
+def _lookalike_notes(items: list[Candidate]) -> list[str]:
     """A note for each group of different student ids that look alike (kept apart, never merged)."""
-    students = {item.entry["student"] for item in items if item.entry["student"]}
+    students = {item.submission.student for item in items if item.submission.student}
     return [f"the student ids {', '.join(repr(student) for student in group)} look alike but differ: they are "
             "graded as different students, each with a feedback folder of its own. If they are one student, "
             "rename the folders to one id and grade again." for group in identity.lookalikes(students)]
 
 
-def _grade_all(items: list[_Item], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
+def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
-               tier: Tier, plans: dict[str, trusted.Plan], fresh_kernels: bool = False) -> dict[int, dict]:
+               tier: Tier, plans: dict[str, trusted.Plan], fresh_kernels: bool = False) -> dict[int, Result]:
     """Results for every valid item: from results/ when graded before, otherwise graded now.
 
     Submissions whose seeds have no reference values yet get reference jobs: the assignment's source
     notebook, graded the same way, with the probes of REFERENCE_BATCH seeds (trusted.Plan).
     """
-    results: dict[int, dict] = {}
-    todo: dict[str, list[_Item]] = {}
-    checked = {name: [item.entry["sha256"] for item in items if item.assignment == name]
+    results: dict[int, Result] = {}
+    todo: dict[str, list[Candidate]] = {}
+    checked = {name: [_sha(item) for item in items if item.assignment == name]
                for name, current in plans.items() if current.check is not None}
     for name, submissions in checked.items():
         plans[name].give(submissions)  # each new notebook gets a seed of its own
     for item in items:
-        key = result_key(item.entry["sha256"], specs[item.assignment], limits, tier,
-                         plans[item.assignment].cache_key(item.entry["sha256"]))
-        cached = out / "results" / f"{key}.json"
-        if cached.exists():
-            results[id(item)] = json.loads(cached.read_text(encoding="utf-8"))
+        key = result_key(_sha(item), specs[_name(item)], limits, tier, plans[_name(item)].cache_key(_sha(item)))
+        cached = _cached(out / "results" / f"{key}.json")
+        if cached is not None:
+            results[id(item)] = cached
             outcome.reused += 1
         else:
             todo.setdefault(key, []).append(item)  # identical notebooks are graded once
     references = [(name, batch) for name in sorted(checked) for batch in plans[name].seeds_to_compute(checked[name])]
     if not todo and not references:
         return results
-    from . import gradebook, jobs
+    from . import gradebook, jobs, worker
     from .pool import Job, WorkerPool
 
     work = out / ".work"
-    pool = WorkerPool(min(workers, len(todo) + len(references)), work / "logs")
+    pool = WorkerPool(min(workers, len(todo) + len(references)), work / "logs", worker.workers())
     try:
         templates = {name: gradebook.template(specs[name], _template_cache(course, out), course.config_file)
-                     for name in sorted({group[0].assignment for group in todo.values()} | {n for n, _ in references})}
+                     for name in sorted({_name(group[0]) for group in todo.values()} | {n for n, _ in references})}
 
-        def job(key: str, spec: AssignmentSpec, notebook: Path, probe_seeds: list[int], context: dict) -> Job:
+        def job(kind: JobKind, key: str, spec: AssignmentSpec, notebook: Path, seeds: list[int],
+                group: tuple[Candidate, ...] = ()) -> Job:
             workdir = work / key
             current = plans[spec.name]
             nonces = jobs.prepare(workdir, spec, templates[spec.name], notebook, course.root / "data",
-                                  (current.check, probe_seeds) if current.check else None)
+                                  (current.check, seeds) if current.check else None)
             payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
                        "config_file": str(course.config_file) if course.config_file else None,
                        "limits": asdict(limits), "threads": threads_per_worker(workers),
                        "sandbox": tier, "data_dir": str((course.root / "data").resolve()),
                        "kernels": "fresh" if fresh_kernels else "forked"}
-            return Job(payload, limits.hard_seconds + 30,
-                       {"key": key, "spec": spec, "nonces": nonces, "seeds": probe_seeds, **context})
+            return Job(payload, limits.job_seconds, JobContext(kind, key, spec, tuple(nonces), tuple(seeds), group))
 
-        def student_job(key: str, group: list[_Item]) -> Job:
-            first = group[0]
-            current = plans[first.assignment]
-            probe_seeds = [current.seed(first.entry["sha256"])] if current.check else []
-            return job(key, specs[first.assignment], archive.blob(first.entry["sha256"]), probe_seeds, {"group": group})
+        def student_job(key: str, group: list[Candidate]) -> Job:
+            current = plans[_name(group[0])]
+            seeds = [current.seed(_sha(group[0]))] if current.check else []
+            return job(JobKind.SUBMISSIONS, key, specs[_name(group[0])], archive.blob(_sha(group[0])), seeds,
+                       tuple(group))
 
         queue = [student_job(key, group) for key, group in todo.items()]
-        reference_jobs = [job(f"reference-{name}-{index}", specs[name], specs[name].notebook, batch,
-                              {"reference": name}) for index, (name, batch) in enumerate(references)]
+        reference_jobs = [job(JobKind.REFERENCE, f"reference-{name}-{index}", specs[name], specs[name].notebook, batch)
+                          for index, (name, batch) in enumerate(references)]
         # sandboxed, reference values are out of the kernels' reach: compute them first; without the sandbox,
         # last, so that they are not on disk while student code runs
         queue = reference_jobs + queue if tier else queue + reference_jobs
         progress = Progress(sum(len(group) for group in todo.values()), stream)
 
         def finished(job: Job, reply: dict) -> None:
+            context: JobContext = job.context
             result = _result(job, reply, out)
-            if "reference" in job.context:
-                name = job.context["reference"]
-                if result["status"] == "graded":
-                    for seed, observed in zip(job.context["seeds"], result["trusted"]):
+            if context.kind is JobKind.REFERENCE:
+                name = context.spec.name
+                if result.status is Status.GRADED:
+                    for seed, observed in zip(context.seeds, result.trusted):
                         trusted.record_reference(name, plans[name], seed, observed)
                 else:
                     plans[name].problem = (f"the reference solution of '{name}' could not be graded for the "
-                                           f"trusted check: {result['error']}")
+                                           f"trusted check: {result.error}")
                 return
-            for item in job.context["group"]:
+            for item in context.group:
                 results[id(item)] = result
                 progress.advance(_row(item, specs, result, plans))
-            outcome.graded_now += len(job.context["group"])
+            outcome.graded_now += len(context.group)
 
         pool.run(queue, finished)
         progress.finish()
     finally:
         pool.close()
     return results
+
+
+def _sha(item: Candidate) -> str:
+    """The hash of a gradable candidate's notebook."""
+    assert item.submission.sha256 is not None
+    return item.submission.sha256
+
+
+def _name(item: Candidate) -> str:
+    """The assignment of a gradable candidate."""
+    assert item.assignment is not None
+    return item.assignment
+
+
+def _cached(path: Path) -> Result | None:
+    """A result graded by an earlier run, if there is one that can be read."""
+    try:
+        return Result.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):  # unreadable: graded again, and written anew
+        return None
 
 
 def _state_dir(course: Course, out: Path) -> Path:
@@ -301,72 +325,56 @@ def _template_cache(course: Course, out: Path) -> Path:
     return _state_dir(course, out) / "templates"
 
 
-def _result(job: Job, reply: dict, out: Path) -> dict:
-    """Turn a worker's reply into a result; cache it when the notebook was graded."""
-    from . import jobs
+def _result(job, reply: dict, out: Path) -> Result:
+    """Turn a worker's reply to a job (pool.Job) into a result; cache it when a submission was graded."""
+    from . import jobs, results
 
-    spec: AssignmentSpec = job.context["spec"]
-    executed = jobs.autograded_notebook(job.workdir, spec)
+    context: JobContext = job.context
+    executed = jobs.autograded_notebook(job.workdir, context.spec)
     if reply.get("ok") and executed.exists():
         try:
-            tests, note, observed = jobs.collect(job.workdir, spec, job.context["nonces"])
+            tests, note, observed = results.collect(job.workdir, context.spec, context.nonces)
         except Exception as error:  # a gradebook nbgrader left incomplete: report, keep the folder
-            return {"status": "failed", "tests": [], "error": f"nbgrader's results could not be read ({error})"}
+            return Result.failed(f"nbgrader's results could not be read ({error})")
         # nbgrader's verdicts and, as plain data, what the trusted check's probes printed (scored in _row)
-        result = {"status": "graded", "tests": tests, "error": note, "seconds": reply.get("seconds"),
-                  "trusted": observed if "reference" in job.context else (observed or [{}])[0]}
-        if "reference" not in job.context:
-            key = job.context["key"]
-            atomic_write(out / "results" / f"{key}.ipynb", executed.read_bytes())
-            atomic_write(out / "results" / f"{key}.json", json.dumps(result, indent=1, ensure_ascii=False))
+        reference = context.kind is JobKind.REFERENCE
+        result = Result(Status.GRADED, tuple(tests), note, reply.get("seconds"),
+                        observed if reference else (observed or [{}])[0])
+        if not reference:
+            atomic_write(out / "results" / f"{context.key}.ipynb", executed.read_bytes())
+            atomic_write(out / "results" / f"{context.key}.json",
+                         json.dumps(result.to_json(), indent=1, ensure_ascii=False))
         shutil.rmtree(job.workdir, ignore_errors=True)
         return result
     reason = reply.get("error") or "nbgrader wrote no graded notebook"
-    return {"status": "failed", "tests": [],
-            "error": f"{reason}. The job folder {job.workdir} and the worker logs in {job.workdir.parent / 'logs'} "
-                     "have the details; run `grade` again to retry."}
+    return Result.failed(f"{reason}. The job folder {job.workdir} and the worker logs in {job.workdir.parent / 'logs'} "
+                         "have the details; run `grade` again to retry.")
 
 
-def _row(item: _Item, specs: dict[str, AssignmentSpec], result: dict | None, plans: dict[str, trusted.Plan]) -> dict:
-    entry = item.entry
+def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | None,
+         plans: dict[str, trusted.Plan]) -> Row:
+    submission = item.submission
     spec = specs.get(item.assignment) if item.assignment else None
-    row = {
-        "student": entry["student"],
-        "assignment": item.assignment,
-        "source": entry["source"],
-        "sha256": entry["sha256"],
-        "status": "rejected",
-        "score": None,
-        "max_score": spec.max_score if spec else None,
-        "tests": [],
-        "error": None,
-        "flags": [],
-        # internal (not in grades.json): for the CSV and for choosing feedback
-        "lms": entry.get("lms"),
-        "student_name": entry.get("student_name"),
-        "chosen": not item.problem,
-        "order": submission_order(entry),
-    }
+    row = Row(student=submission.student, assignment=item.assignment, source=submission.source,
+              sha256=submission.sha256, status=Status.REJECTED, score=None,
+              max_score=spec.max_score if spec else None, lms=submission.lms, student_name=submission.student_name,
+              chosen=not item.problem, order=submission.order)
     if item.problem:
-        row["error"] = f"'{entry['name']}' {item.problem}"
-        return row
-    current = plans.get(item.assignment)
+        return replace(row, error=f"'{submission.name}' {item.problem}")
+    current = plans.get(item.assignment) if item.assignment else None
     if item.failure:
-        result = {"status": "failed", "tests": [], "error": item.failure}
-    elif current is not None and current.problem and current.expected_for(entry["sha256"]) is None:
-        result = {"status": "failed", "tests": [], "error": current.problem}
+        result = Result.failed(item.failure)
+    elif current is not None and current.problem and current.expected_for(_sha(item)) is None:
+        result = Result.failed(current.problem)
     assert result is not None, "a valid submission without a result"
-    row["status"] = result["status"]
-    row["tests"] = result["tests"]
-    if result["status"] == "graded" and current is not None:
-        row["tests"], row["flags"] = trusted.apply(item.assignment, result["tests"], result.get("trusted"), current,
-                                                   entry["sha256"])
-    if result["status"] == "graded":
-        row["score"] = float(sum(test["score"] for test in row["tests"]))
-        row["error"] = result["error"]
-    else:
-        row["error"] = f"'{entry['name']}' could not be graded: {result['error']}"
-    return row
+    if result.status is not Status.GRADED:
+        return replace(row, status=result.status,
+                       error=f"'{submission.name}' could not be graded: {result.error}")
+    tests, flags = result.tests, ()
+    if current is not None:
+        tests, flags = trusted.apply(_name(item), result.tests, result.trusted, current, _sha(item))
+    return replace(row, status=Status.GRADED, tests=tuple(tests), flags=tuple(flags),
+                   score=float(sum(test.score for test in tests)), error=result.error)
 
 
 def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: Course, db_url: str) -> None:
@@ -377,10 +385,6 @@ def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: C
     export.write_json(outcome.rows, out / "grades.json")
     export.write_csv(outcome.rows, {name: spec.max_score for name, spec in specs.items()}, out / "grades.csv")
     # one page per student and assignment: the chosen submission, else the latest rejected file
-    pages: dict[tuple, dict] = {}
-    for row in outcome.rows:
-        key = (row["student"], row["assignment"])
-        current = pages.get(key)
-        if current is None or (row["chosen"], row["order"]) > (current["chosen"], current["order"]):
-            pages[key] = row
+    pages = latest(outcome.rows, group=lambda row: (row.student, row.assignment),
+                   order=lambda row: (row.chosen, row.order))
     outcome.feedback = feedback.write(list(pages.values()), out / "feedback")

@@ -14,7 +14,8 @@ import warnings
 from pathlib import Path
 
 from . import speedups
-from .course import AssignmentSpec
+from .course import AssignmentSpec, nbgrader_config
+from .model import Row, Status
 
 speedups.apply()
 
@@ -23,22 +24,13 @@ def generate(spec: AssignmentSpec, db_url: str, scratch: Path, config_file: Path
     """Run nbgrader's generate_assignment for `spec` in a scratch course so that `db_url` knows it."""
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
 
     speedups.fast_gradebook_creation()
     if scratch.exists():
         shutil.rmtree(scratch)
     shutil.copytree(spec.folder, scratch / "source" / spec.name,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    config = Config()
-    if config_file is not None:
-        config.merge(PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config())
-    config.CourseDirectory.root = str(scratch)
-    config.CourseDirectory.source_directory = "source"
-    config.CourseDirectory.release_directory = "release"
-    config.CourseDirectory.db_url = db_url
-    config.CourseDirectory.assignment_id = spec.name
+    config = nbgrader_config(scratch, spec.name, config_file=config_file, db_url=db_url)
     converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
     converter.force = True
     converter.create_assignment = True
@@ -69,32 +61,32 @@ def template(spec: AssignmentSpec, cache: Path, config_file: Path | None) -> Pat
     return target
 
 
-def record(db_url: str, rows: list[dict], scratch: Path, specs: dict[str, AssignmentSpec],
+def record(db_url: str, rows: list[Row], scratch: Path, specs: dict[str, AssignmentSpec],
            config_file: Path | None) -> None:
     """Write the scores of graded rows into the course gradebook (idempotent)."""
     from nbgrader.api import Gradebook, MissingEntry
     from sqlalchemy.exc import SAWarning
 
-    graded = [row for row in rows if row["status"] == "graded"]
+    graded = [row for row in rows if row.status is Status.GRADED]
     if not graded:
         return
     speedups.fast_gradebook_creation()
     with Gradebook(db_url) as gradebook:
         known = {assignment.name for assignment in gradebook.assignments}
-    for name in sorted({row["assignment"] for row in graded} - known):
+    for name in sorted({row.assignment for row in graded} - known):
         generate(specs[name], db_url, scratch / f"generate-{name}", config_file)
         shutil.rmtree(scratch / f"generate-{name}", ignore_errors=True)
     with Gradebook(db_url) as gradebook, warnings.catch_warnings():
         # nbgrader 0.9 with SQLAlchemy 2 warns about its own session handling; the rows are written correctly
         warnings.simplefilter("ignore", SAWarning)
         for row in graded:
-            gradebook.update_or_create_student(row["student"])
-            gradebook.update_or_create_submission(row["assignment"], row["student"])
-            for test in row["tests"]:
+            gradebook.update_or_create_student(row.student)
+            gradebook.update_or_create_submission(row.assignment, row.student)
+            for test in row.tests:
                 try:
-                    grade = gradebook.find_grade(test["name"], row["assignment"], row["assignment"], row["student"])
+                    grade = gradebook.find_grade(test.name, row.assignment, row.assignment, row.student)
                 except MissingEntry:
                     continue  # the source notebook changed since the gradebook learnt it
-                grade.auto_score = test["score"]
+                grade.auto_score = test.score
                 grade.needs_manual_grade = False
             gradebook.db.commit()

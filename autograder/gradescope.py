@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .course import Course, CourseError
 from .files import atomic_write
-from .intake import UsageError
+from .model import Row, Status, UsageError
 
 PACKAGE = Path(__file__).resolve().parent
 NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib", "pyseccomp")  # what grading the exercises imports
@@ -98,22 +98,22 @@ def build(course: Course, assignment: str, out: Path) -> Path:
     return out
 
 
-def results_json(rows: list[dict], seconds: float) -> dict:
+def results_json(rows: list[Row], seconds: float) -> dict:
     """Gradescope's results.json for the rows of one submission."""
-    chosen = [row for row in rows if row.get("chosen")]
-    rejected = [row for row in rows if row["status"] == "rejected"]
-    notes = [row["error"] for row in rejected]
+    chosen = [row for row in rows if row.chosen]
+    rejected = [row for row in rows if row.status is Status.REJECTED]
+    notes = [row.error or "" for row in rejected]
     result: dict = {"score": 0.0, "execution_time": int(round(seconds)), "visibility": "visible",
                     "stdout_visibility": "hidden", "tests": []}
-    if chosen and chosen[0]["status"] == "graded":
+    if chosen and chosen[0].status is Status.GRADED:
         row = chosen[0]
-        result["score"] = row["score"]
-        result["tests"] = [{"name": test["name"], "number": str(index), "score": test["score"],
-                            "max_score": test["max_score"], "status": "passed" if test["passed"] else "failed",
-                            "output": test["message"], "visibility": "visible"}
-                           for index, test in enumerate(row["tests"], start=1)]
-        if row["error"]:
-            notes.insert(0, row["error"])
+        result["score"] = row.score
+        result["tests"] = [{"name": test.name, "number": str(index), "score": test.score,
+                            "max_score": test.max_score, "status": "passed" if test.passed else "failed",
+                            "output": test.message, "visibility": "visible"}
+                           for index, test in enumerate(row.tests, start=1)]
+        if row.error:
+            notes.insert(0, row.error)
     elif chosen:
         notes.insert(0, "Your notebook could not be graded automatically; your instructor can see why and will "
                         "look at it.")
@@ -127,12 +127,12 @@ def results_json(rows: list[dict], seconds: float) -> dict:
 def run(root: Path, assignment: str) -> dict:
     """Grade /autograder/submission (under `root`) and write results/results.json.
 
-    Student code runs in the strongest sandbox tier that works in the container (tiers.py): bubblewrap,
+    Student code runs in the strongest sandbox tier that works in the container (sandbox/tiers.py): bubblewrap,
     else (no namespaces, as in Gradescope's Docker) a uid of its own; with neither, nothing is graded.
     Gradescope unpacks the bundle world-readable, so in the uid-only tier the bundle (solutions, checks,
     this package) is first made private to root: it is the grader's own copy.
     """
-    from . import tiers
+    from .sandbox import tiers
     from .grade import grade
 
     started = time.monotonic()

@@ -29,10 +29,10 @@ from pathlib import Path
 
 from . import identity
 from .archive import Archive, entry_id
+from .model import FUTURE_MARGIN, UsageError
 
 CANVAS_NAME = re.compile(r"^(?P<name>[^_]+)_(?:(?P<late>LATE)_)?(?P<user>[0-9]+)_(?P<sub>[0-9]+)_(?P<original>.+)$")
 JUNK_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini", ".DS_Store", ".ipynb_checkpoints"}
-FUTURE_MARGIN = 86_400.0  # zips store local time without a zone; a time further ahead of now is not believed
 HIDDEN = ("is a hidden file (its name, or its folder's, starts with a dot), so it was not graded. Rename it "
           "without the leading dot and resubmit.")
 # Zip limits, per input (a zip given to `grade`, or a zip in a folder given), zips inside it included: a
@@ -45,10 +45,6 @@ MAX_ZIP_RATIO = 20
 ZIP_FLOOR_FILES = 3  # ... times the file size limit
 MAX_LISTED_EXTRAS = 20  # files of a zip that are neither notebooks nor zips, kept one by one; the rest are counted
 DOWNLOAD_HINT = "In Colab use File > Download > Download .ipynb and submit that file."
-
-
-class UsageError(Exception):
-    """A mistake in how `grade` was called (not a problem with a submission)."""
 
 
 @dataclass
@@ -95,8 +91,9 @@ def receive(
     max_bytes: int = 20 * 2**20,
     exclude: Path | None = None,
     notes: list[str] | None = None,
-) -> list[dict]:
-    """Archive every input and return the manifest entries of the submissions found in them.
+) -> None:
+    """Archive every input and record each submission found in them (`Archive.submissions` lists them all,
+    with those of earlier runs).
 
     `exclude` is a folder never read (the output folder, when it lies inside an input folder); `notes`
     gets a line for the summary about each kind of file that needs no row (and why).
@@ -110,7 +107,6 @@ def receive(
             raise UsageError(f"--student {identity.shown(student)!r} cannot be a student id: it {reason}. "
                              "Give the student's id without it.")
     notes = notes if notes is not None else []
-    submissions: list[dict] = []
     skipped: list[Found] = []
     for path in paths:
         label = os.path.normpath(str(path))
@@ -126,9 +122,8 @@ def receive(
         kept, dropped = _drop_extras(found)
         skipped += dropped
         for item in kept:
-            submissions.append(_submission_entry(item, archive, assignment=assignment))
+            _record_submission(item, archive, assignment=assignment)
     notes.extend(_skip_notes(skipped))
-    return submissions
 
 
 def _receive_file(path: Path, parts: tuple[str, ...], source: str, archive: Archive) -> Found:
@@ -488,7 +483,7 @@ def _skip_notes(skipped: list[Found]) -> list[str]:
     return notes
 
 
-def _submission_entry(item: Found, archive: Archive, *, assignment: str | None) -> dict:
+def _record_submission(item: Found, archive: Archive, *, assignment: str | None) -> None:
     filename = item.parts[-1]
     owner = identity.normal(item.owner) if item.owner is not None else None
     problem = item.problem
@@ -526,13 +521,4 @@ def _submission_entry(item: Found, archive: Archive, *, assignment: str | None) 
         "late": bool(canvas and canvas["late"]),
         "problem": problem,
     }
-    return archive.record(entry)
-
-
-def submission_order(entry: dict) -> tuple:
-    """Sort key, later submissions last: Canvas submission id, when the upload arrived, the file's time
-    inside its upload (never a believed time later than the upload's), then name and hash (no ties)."""
-    mtime = entry.get("mtime") or 0.0
-    arrived = (entry["arrived"] if "arrived" in entry else mtime) or 0.0  # entries from before uploads were events
-    inside = mtime if arrived and mtime <= arrived + FUTURE_MARGIN else 0.0
-    return (entry.get("lms_submission") or -1, arrived, inside, entry["name"], entry.get("sha256") or "")
+    archive.record(entry)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
+# The slack on top of the limits, each named once (the README's "notebook limit plus 90 s" is
+# grace_seconds + JOB_SLACK_SECONDS).
+JOB_SLACK_SECONDS = 30  # the worker's own work around nbgrader's (job folder, gradebook) before it is killed
+CPU_SLACK_SECONDS = 60  # CPU time for the kernel's start-up, on top of notebook_seconds on every thread
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -27,6 +32,15 @@ class Limits:
     def hard_seconds(self) -> int:
         """Wall time after which the grading process is killed outright."""
         return self.notebook_seconds + self.grace_seconds
+
+    @property
+    def job_seconds(self) -> int:
+        """Wall time after which a grading worker is killed, with the job's kernel: hard_seconds plus slack."""
+        return self.hard_seconds + JOB_SLACK_SECONDS
+
+    def cpu_seconds(self, threads: int) -> int:
+        """CPU time each of the kernel's processes may use (RLIMIT_CPU)."""
+        return self.notebook_seconds * threads + CPU_SLACK_SECONDS
 
     def key(self) -> str:
         """The limits that can change a grade, as stable text (part of a result's cache key)."""

@@ -16,7 +16,7 @@ import ast
 import builtins
 import re
 
-# Error names execute.py writes into cell outputs, with the messages it writes. A student's code can raise
+# Error names sandbox/execute.py writes into cell outputs, with the messages it writes. A student's code can raise
 # errors of the same names, so feedback shows their messages only in the shapes written here.
 TIMEOUT = "CellTimeoutError"
 KERNEL_DIED = "KernelDied"
@@ -42,7 +42,7 @@ GROUP = "(.*?)"  # what `_pattern` writes for each `{...}`
 
 
 def output_lost(megabytes: int) -> str:
-    """The message of an OutputLost error (written by execute.py and channels.py)."""
+    """The message of an OutputLost error (written by sandbox/execute.py and sandbox/channels.py)."""
     return (f"some of this cell's output never reached the grader: a message over {megabytes} MB is dropped, "
             "or the kernel stopped sending")
 
@@ -113,7 +113,7 @@ def allowed(ename: str, evalue: str, patterns: tuple[str, ...]) -> str:
                     end = stop
                 return f"{ename}: {''.join(shown) + text[end:]}" if text else ename
         return f"{ename}: (this message is not one of the test's own messages, so it is not shown)"
-    if ename in OWN_MESSAGES:  # written by the grader (execute.py), unless a student imitates one
+    if ename in OWN_MESSAGES:  # written by the grader (sandbox/execute.py), unless a student imitates one
         own = len(text) <= MAX_MATCHED and re.fullmatch(OWN_MESSAGES[ename], text)
         return f"{ename}: {text}" if own else f"{ename} (its message is not shown)"
     kind = ename if isinstance(getattr(builtins, ename, None), type) else "an error"

@@ -1,8 +1,9 @@
-"""A pool of grading workers (worker.py), each grading one job at a time in its own job folder.
+"""A pool of worker processes, each running one job at a time: a JSON line in, a JSON line out.
 
-A job that runs past its hard time limit, or whose worker dies, is reported as failed; the worker
-and the job's kernel process group are killed and a fresh worker takes the next job. The batch
-always goes on.
+A job that runs past its hard time limit, or whose worker dies, is reported as failed; the worker is
+killed, the job is cleaned up after (`Workers.after_job`) and a fresh worker takes the next job. The
+batch always goes on. The pool knows nothing of grading: how a worker starts and what is left to
+clean up after it come from `Workers` (worker.py has the grading worker's).
 """
 
 from __future__ import annotations
@@ -13,17 +14,23 @@ import queue
 import selectors
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .jobs import remove_template_folders, stop_kernel
 
-PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
-GRADER_PID = "KDD_GRADER_PID"  # environment variable: the process a worker dies with (this one)
+
+@dataclass(frozen=True)
+class Workers:
+    """How to start a worker and what to clean up after it."""
+
+    command: list[str]
+    env: dict[str, str]
+    cwd: str
+    after_job: Callable[[Path], None]  # a job's folder, once its worker replied, was stopped or died
+    after_exit: Callable[[int, Path | None], None]  # a worker's pid and the folder of its jobs, once it ended
 
 
 @dataclass
@@ -39,22 +46,10 @@ class Job:
         return Path(self.payload["workdir"])
 
 
-def worker_env() -> dict[str, str]:
-    """The environment of a worker: this one, plus what grading needs."""
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # nbgrader runs alembic
-    env["PYTHONPATH"] = os.pathsep.join(p for p in [PACKAGE_PARENT, env.get("PYTHONPATH", "")] if p)
-    env["KDD_OFFLINE"] = "1"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env[GRADER_PID] = str(os.getpid())
-    return env
-
-
 class _Worker:
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, workers: Workers) -> None:
         self.log_path = log
+        self.workers = workers
         self.process: subprocess.Popen | None = None
         self._buffer = b""
         self.work: Path | None = None  # the folder of the jobs it ran, where it records its template's folder
@@ -64,8 +59,8 @@ class _Worker:
             return
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=log, env=worker_env(), start_new_session=True, cwd=PACKAGE_PARENT)
+                self.workers.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                env=self.workers.env, start_new_session=True, cwd=self.workers.cwd)
         self._buffer = b""
 
     def run(self, job: Job) -> dict:
@@ -85,7 +80,7 @@ class _Worker:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self.kill()
-                    stop_kernel(job.workdir)
+                    self.workers.after_job(job.workdir)
                     return {"ok": False, "killed": True, "seconds": round(time.monotonic() - started, 3),
                             "error": f"grading did not finish within {job.hard_seconds:.0f} s and was stopped"}
                 if not selector.select(timeout=remaining):
@@ -95,14 +90,14 @@ class _Worker:
                     return self._crashed(job)
                 self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
-        stop_kernel(job.workdir)  # children the student's code left behind
+        self.workers.after_job(job.workdir)  # children the student's code left behind
         return json.loads(line)
 
     def _crashed(self, job: Job) -> dict:
         code = self.process.wait() if self.process else None
-        stop_kernel(job.workdir)
+        self.workers.after_job(job.workdir)
         if self.process is not None:
-            remove_template_folders(self.process.pid, self.work)
+            self.workers.after_exit(self.process.pid, self.work)
         self.process = None
         return {"ok": False, "error": f"the grading worker stopped unexpectedly (exit code {code}); "
                                       f"see {self.log_path}"}
@@ -115,7 +110,7 @@ class _Worker:
         except (ProcessLookupError, PermissionError):
             pass
         self.process.wait()
-        remove_template_folders(self.process.pid, self.work)
+        self.workers.after_exit(self.process.pid, self.work)
         self.process = None
 
     def close(self) -> None:
@@ -128,16 +123,17 @@ class _Worker:
             self.kill()
             return
         # a worker may have ended without its own cleanup: SIGKILL when the thread that started it ended
-        remove_template_folders(self.process.pid, self.work)
+        self.workers.after_exit(self.process.pid, self.work)
         self.process = None
 
 
 class WorkerPool:
     """`size` workers; `run` grades jobs concurrently and hands each reply to a callback in this thread."""
 
-    def __init__(self, size: int, log_dir: Path) -> None:
+    def __init__(self, size: int, log_dir: Path, workers: Workers) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.workers = [_Worker(log_dir / f"worker-{index + 1}.log") for index in range(max(1, size))]
+        self.after_job = workers.after_job
+        self.workers = [_Worker(log_dir / f"worker-{index + 1}.log", workers) for index in range(max(1, size))]
         for worker in self.workers:
             worker.ensure_started()  # start now: workers import nbgrader while the parent prepares jobs
 
@@ -176,7 +172,7 @@ class WorkerPool:
         except BaseException:
             self.kill()
             for job in list(active):
-                stop_kernel(job.workdir)
+                self.after_job(job.workdir)
             raise
         for thread in threads:
             thread.join()

@@ -8,30 +8,29 @@ it decide everything nbgrader needs, so nobody edits nbgrader's JSON by hand:
   ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``.
 * The answer cell of that task is the cell right before it and holds ``### BEGIN SOLUTION`` ...
   ``### END SOLUTION``. It becomes the autograded answer cell ``<assignment>-<task>-answer``.
-* Every other cell is locked (read-only) with the grade id ``<assignment>-locked-<n>``.
+* Every other cell is locked (read-only) with the grade id ``<assignment>-locked-<n>``, n its position:
+  a cell added to a released exercise would renumber the cells after it, so that notebooks learners
+  downloaded before would have those cells overwritten with other cells' sources when graded. Add to
+  an existing cell (the hints are in the task statements) rather than inserting one.
 
-``python -m autograder.release [ASSIGNMENT ...]`` writes that metadata into the source notebooks (and
-clears any outputs), regenerates ``exercises/<assignment>/<assignment>.ipynb`` with nbgrader's
-GenerateAssignment, and validates with nbgrader: the source must score full marks and the student
-version zero on every graded test. ``--check`` writes nothing and fails when a committed file is out
-of date; ``--no-validate`` skips the validation (which runs every notebook).
+``python -m autograder release [ASSIGNMENT ...]`` writes that metadata into the source notebooks (and
+clears any outputs), regenerates the student versions (``exercises/<assignment>/<assignment>.ipynb``:
+the course's release folder) with nbgrader's GenerateAssignment, and validates with nbgrader: the
+source must score full marks and the student version zero on every graded test. ``--check`` writes
+nothing and fails when a committed file is out of date; ``--no-validate`` skips the validation (which
+runs every notebook). The assignments are those of the course (`--course`), as `grade` finds them.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import logging
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
 
-REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ("rmse_metric", "loss_history", "train_step")
-SOURCE_DIRECTORY = "solutions"   # nbgrader's source folder (see nbgrader_config.py)
-RELEASE_DIRECTORY = "exercises"  # nbgrader's release folder: the student versions
+from .course import Course, nbgrader_config
 
 TEST_MARKER = re.compile(r"# Test (?P<task>[a-z][a-z0-9_]*) \((?P<points>[1-9][0-9]*) points?\)")
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -41,16 +40,6 @@ NBGRADER_SCHEMA_VERSION = 3
 
 class ReleaseError(Exception):
     """A source notebook breaks the marker rules, a file is out of date, or validation failed."""
-
-
-def source_path(assignment: str, root: Path = REPO) -> Path:
-    """The nbgrader source notebook of an assignment."""
-    return Path(root) / SOURCE_DIRECTORY / assignment / f"{assignment}.ipynb"
-
-
-def release_path(assignment: str, root: Path = REPO) -> Path:
-    """The generated student version of an assignment."""
-    return Path(root) / RELEASE_DIRECTORY / assignment / f"{assignment}.ipynb"
 
 
 def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None) -> dict:
@@ -68,9 +57,10 @@ def test_marker(cell) -> re.Match | None:
     return TEST_MARKER.fullmatch(cell.source.split("\n", 1)[0].strip())
 
 
-def add_metadata(notebook: nbformat.NotebookNode, assignment: str, name: str = "") -> nbformat.NotebookNode:
-    """A copy of the notebook with nbgrader metadata written from its markers and outputs cleared."""
-    where = name or str(source_path(assignment).relative_to(REPO))
+def add_metadata(notebook: nbformat.NotebookNode, assignment: str, name: str) -> nbformat.NotebookNode:
+    """A copy of the notebook with nbgrader metadata written from its markers and outputs cleared (`name`:
+    the notebook's path, for messages)."""
+    where = name
     notebook = copy.deepcopy(notebook)
     cells = notebook.cells
     problems, tasks = [], []
@@ -119,51 +109,41 @@ def render(notebook: nbformat.NotebookNode) -> str:
     return nbformat.writes(notebook) + "\n"
 
 
-def generate_in_course(course: Path, assignment: str) -> Path:
-    """Run nbgrader's GenerateAssignment (without a gradebook) in a course folder that holds the source;
-    return the release path."""
+def generate(notebook: nbformat.NotebookNode, assignment: str) -> str:
+    """The student version of a source notebook (with metadata), as committed text: nbgrader's
+    GenerateAssignment (without a gradebook) in a scratch course holding only this source."""
     from nbgrader.converters import GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
 
-    config = Config()
-    config.CourseDirectory.root = str(Path(course).resolve())
-    config.CourseDirectory.source_directory = SOURCE_DIRECTORY
-    config.CourseDirectory.release_directory = RELEASE_DIRECTORY
-    config.CourseDirectory.assignment_id = assignment
-    config.GenerateAssignment.force = True
-    config.GenerateAssignment.no_database = True
-    config.SaveCells.enabled = False
-    coursedir = CourseDirectory(config=config)
-    converter = GenerateAssignment(coursedir=coursedir, config=config)
-    converter.log.setLevel(logging.ERROR)
-    converter.start()
-    return release_path(assignment, Path(course))
-
-
-def generate(notebook: nbformat.NotebookNode, assignment: str) -> str:
-    """The student version of a source notebook (with metadata), as committed text."""
-    with tempfile.TemporaryDirectory(prefix="kdd-release-") as course:
-        path = source_path(assignment, Path(course))
-        path.parent.mkdir(parents=True)
-        path.write_text(render(notebook), encoding="utf-8")
-        student = nbformat.read(generate_in_course(Path(course), assignment), as_version=4)
+    with tempfile.TemporaryDirectory(prefix="kdd-release-") as folder:
+        course = Path(folder)
+        source = course / "source" / assignment / f"{assignment}.ipynb"
+        source.parent.mkdir(parents=True)
+        source.write_text(render(notebook), encoding="utf-8")
+        config = nbgrader_config(course, assignment)
+        config.GenerateAssignment.force = True
+        config.GenerateAssignment.no_database = True
+        config.SaveCells.enabled = False
+        converter = GenerateAssignment(coursedir=CourseDirectory(config=config), config=config)
+        converter.log.setLevel(logging.ERROR)
+        converter.start()
+        student = nbformat.read(course / "release" / assignment / f"{assignment}.ipynb", as_version=4)
     return render(student)
 
 
-def validate(assignment: str, root: Path = REPO, *, student_version: bool = True) -> list[str]:
+def validate(course: Course, assignment: str, *, student_version: bool = True) -> list[str]:
     """Run nbgrader's validator: problems if the source loses a point or the student version earns one."""
     from nbgrader.validator import Validator
 
     problems = []
-    checks = [(source_path(assignment, root), False)]
+    checks = [(course.source_notebook(assignment), False)]
     if student_version:
-        checks.append((release_path(assignment, root), True))
+        checks.append((course.release_notebook(assignment), True))
     for path, invert in checks:
         validator = Validator(invert=invert)
         validator.log.setLevel(logging.WARNING)
         results = validator.validate(str(path))
-        relative = path.relative_to(root)
+        relative = path.relative_to(course.root)
         for cell in results.get("failed", []):
             problems.append(f"{relative}: this graded cell does not score full marks with the reference "
                             f"solution:\n{cell['source']}\n{cell['raw_error']}")
@@ -175,63 +155,40 @@ def validate(assignment: str, root: Path = REPO, *, student_version: bool = True
     return problems
 
 
-def release(assignments: list[str] | None = None, *, root: Path = REPO, check: bool = False,
+def release(course: Course, assignments: list[str] | None = None, *, check: bool = False,
             run_validation: bool = True, log=print) -> list[Path]:
     """Write metadata into the sources, regenerate the student versions and validate both.
 
     Returns the files that changed (with ``check=True``: that would change, and nothing is written).
     Raises ReleaseError listing every problem found.
     """
-    root = Path(root)
-    assignments = list(assignments or ASSIGNMENTS)
-    unknown = sorted(set(assignments) - set(ASSIGNMENTS))
+    known = course.assignments()
+    if not known:
+        raise ReleaseError(f"{course.source_dir} holds no assignments (<id>/<id>.ipynb): check --course.")
+    assignments = list(assignments or known)
+    unknown = sorted(set(assignments) - set(known))
     if unknown:
-        raise ReleaseError(f"unknown assignment(s) {', '.join(unknown)}; choose from {', '.join(ASSIGNMENTS)}")
+        raise ReleaseError(f"unknown assignment(s) {', '.join(unknown)}; {course.source_dir} has "
+                           f"{', '.join(known)}")
     changed, problems = [], []
     for assignment in assignments:
-        source = source_path(assignment, root)
-        if not source.exists():
-            problems.append(f"{source.relative_to(root)} does not exist")
-            continue
-        notebook = add_metadata(nbformat.read(source, as_version=4), assignment, str(source.relative_to(root)))
-        outputs = {source: render(notebook), release_path(assignment, root): generate(notebook, assignment)}
+        source = course.source_notebook(assignment)
+        notebook = add_metadata(nbformat.read(source, as_version=4), assignment, str(source.relative_to(course.root)))
+        outputs = {source: render(notebook), course.release_notebook(assignment): generate(notebook, assignment)}
         for path, text in outputs.items():
             if path.exists() and path.read_text(encoding="utf-8") == text:
                 continue
             changed.append(path)
             if check:
-                problems.append(f"{path.relative_to(root)} is out of date: run `python -m autograder.release "
+                problems.append(f"{path.relative_to(course.root)} is out of date: run `python -m autograder release "
                                 f"{assignment}` and commit the result")
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text, encoding="utf-8")
-                log(f"wrote {path.relative_to(root)}")
+                log(f"wrote {path.relative_to(course.root)}")
         if run_validation and not (check and problems):
             log(f"validating {assignment} (runs the source and the student version)...")
-            problems.extend(validate(assignment, root))
+            problems.extend(validate(course, assignment))
     if problems:
         raise ReleaseError("\n\n".join(problems))
     return changed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m autograder.release [ASSIGNMENT ...] [--check] [--no-validate]``."""
-    parser = argparse.ArgumentParser(prog="python -m autograder.release", description=__doc__.split("\n\n")[0])
-    parser.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
-                        help=f"assignments to release (default: all of {', '.join(ASSIGNMENTS)})")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; fail if a source's metadata or a student version is out of date")
-    parser.add_argument("--no-validate", action="store_true",
-                        help="skip nbgrader validation (which executes every notebook)")
-    args = parser.parse_args(argv)
-    try:
-        changed = release(args.assignments, check=args.check, run_validation=not args.no_validate)
-    except ReleaseError as error:
-        print(f"release failed:\n{error}", file=sys.stderr)
-        return 1
-    print("up to date" if not changed else f"{len(changed)} file(s) {'out of date' if args.check else 'written'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,11 +38,13 @@ import math
 import os
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterable
 
 from . import bounded
 from .files import atomic_write, create_once
+from .model import TestResult
 
 CHECKS = Path(__file__).with_name("checks")
 METADATA = "kdd_trusted_check"  # cell metadata key of a probe cell: {"task": ..., "nonce": ...}
@@ -347,10 +349,10 @@ def record_reference(assignment: str, current: Plan, seed_value: int, observed: 
     atomic_write(current.folder / f"{probe}.json", json.dumps(observed, indent=1))
 
 
-def apply(assignment: str, tests: list[dict], observed: dict | None, current: Plan,
-          submission_sha256: str) -> tuple[list[dict], list[str]]:
+def apply(assignment: str, tests: Iterable[TestResult], observed: dict | None, current: Plan,
+          submission_sha256: str) -> tuple[list[TestResult], list[str]]:
     """The tests with each task's score capped by the trusted check, and flags where the two disagree."""
-    unchecked = [{**test, "trusted": None} for test in tests]
+    unchecked = [replace(test, trusted=None) for test in tests]
     if current.check is None:
         return unchecked, [f"'{assignment}' has no trusted check (autograder/checks/{assignment}.py): the score "
                            "is nbgrader's alone, which student code can fool"]
@@ -359,18 +361,18 @@ def apply(assignment: str, tests: list[dict], observed: dict | None, current: Pl
         return unchecked, []
     capped, flags = [], []
     for test in unchecked:
-        task = test["name"].removeprefix(f"{assignment}-")
+        task = test.name.removeprefix(f"{assignment}-")
         if task not in expected:
             capped.append(test)
             continue
         why = verdict((observed or {}).get(task), expected[task])
-        test["trusted"] = why is None
-        if why is not None and test["score"] > 0:
-            flags.append(f"{test['name']}: nbgrader gave {test['score']:g} point(s) but the trusted check did not "
+        test = replace(test, trusted=why is None)
+        if why is not None and test.score > 0:
+            flags.append(f"{test.name}: nbgrader gave {test.score:g} point(s) but the trusted check did not "
                          f"confirm the task ({why}); recorded 0")
-            test.update(score=0.0, passed=False, message=f"Not confirmed by the grader's own check: {why}.")
-        elif why is None and not test["passed"]:
-            flags.append(f"{test['name']}: the trusted check confirmed the task but nbgrader's test did not pass "
+            test = replace(test, score=0.0, passed=False, message=f"Not confirmed by the grader's own check: {why}.")
+        elif why is None and not test.passed:
+            flags.append(f"{test.name}: the trusted check confirmed the task but nbgrader's test did not pass "
                          "it; nbgrader's score is kept")
         capped.append(test)
     return capped, flags

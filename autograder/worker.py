@@ -12,22 +12,40 @@ from __future__ import annotations
 import json
 import logging
 import os
-import select
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 import warnings
 from pathlib import Path
 
-from . import sandbox, speedups, tiers
-from .jobs import IPC_PATH, PID_PATH, UID_PATH, remove_ipc_folder, remove_template_folder, template_prefix
-from .kernel_launcher import THREAD_VARIABLES, die_with_parent, memory_cgroups_work
-from .pool import GRADER_PID
+from . import speedups
+from .sandbox import bwrap, tiers
+from .sandbox.cgroups import memory_cgroups_work
+from .limits import Limits
+from .pool import Workers
+from .sandbox.cleanup import remove_ipc_folder, remove_template_folders, stop_kernel
+from .sandbox.lifetime import die_with_parent
+from .sandbox.names import GRADER_PID, IPC_FILE, PID_FILE, THREAD_VARIABLES, UID_FILE
+from .sandbox.template import IPC_MB, TEMPLATE, Template, private_folder
 
 speedups.apply()
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+
+
+def workers() -> Workers:
+    """How the pool starts a grading worker (this module, in a process of its own) and cleans up after it:
+    the job's kernel after each job, the worker's kernel template once it has ended."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])  # nbgrader runs alembic
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [PACKAGE_PARENT, env.get("PYTHONPATH", "")] if p)
+    env["KDD_OFFLINE"] = "1"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env[GRADER_PID] = str(os.getpid())  # the process a worker dies with (this one)
+    return Workers([sys.executable, "-m", "autograder.worker"], env, PACKAGE_PARENT, after_job=stop_kernel,
+                   after_exit=remove_template_folders)
 
 
 class _LastError(logging.Handler):
@@ -47,146 +65,22 @@ LOG = logging.getLogger("autograder.worker")
 ERRORS = _LastError()
 
 
-IPC_MB = 4  # size of the socket folder's tmpfs: the kernel can write there, so it must not fill a disk
-SHARED_MEMORY = "/dev/shm"  # where the socket folder goes when not grading as root
-
-
-def _private_folder(uid: int, size_mb: int = IPC_MB, mode: int = 0o700, prefix: str = "kdd-ipc-") -> Path:
-    """A new empty folder that only `uid` (the kernel's user) and the grader can use, for the kernel's
-    Unix sockets (a short path: a socket's must be under 108 bytes) and, in the uid-only tier, as its
-    HOME. The kernel can write there, so it must not fill a disk: as root it is a tmpfs of its own of
-    `size_mb`; otherwise it goes in the memory-backed /dev/shm where there is one."""
-    memory_backed = not sandbox.is_root() and os.access(SHARED_MEMORY, os.W_OK | os.X_OK)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=SHARED_MEMORY if memory_backed else None))
-    if sandbox.is_root():
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode={mode:o},uid={uid},gid={uid}",
-                                  "kdd-ipc", str(path)], capture_output=True, text=True)
-        if mounted.returncode != 0:
-            LOG.warning("no tmpfs for %s (%s); the kernel's socket folder is on disk", path, mounted.stderr.strip())
-            os.chown(path, uid, uid)
-    return path
-
-
-class Template:
-    """The worker's kernel template (zygote.py) in a sandbox of its own: started for the first job that
-    can fork its kernel from it, and again when a job needs other settings or it has ended.
-
-    Its folder (a small tmpfs, root's) is bound into its sandbox at the same path: it holds the socket
-    on which the template listens (root's) and each job's socket folder (the kernel uid's), made in it
-    per job, so that a kernel forked in the template's sandbox finds its connection file.
-    """
-
-    READY_SECONDS = 600  # importing TensorFlow on a busy machine; past it, kernels start afresh
-    # A forked kernel starts with the template's imports in its data segment (about 300 MB, counted by
-    # RLIMIT_DATA as in a kernel that imports TensorFlow itself); below this limit they would take too
-    # large a share of it from a notebook that imports little, so kernels start afresh.
-    MIN_MEMORY_MB = 1024
-
-    def __init__(self) -> None:
-        self.process: subprocess.Popen | None = None
-        self.key: tuple | None = None
-        self.folder: Path | None = None
-        self.record: Path | None = None  # in the work folder: where the folder is (jobs.clean_leftovers)
-        self.failed = False  # it could not start: every kernel of this worker starts afresh
-
-    @classmethod
-    def usable(cls, tier: tiers.Tier, kernels: str, memory_mb: int) -> bool:
-        """Forking needs root (the template gives each kernel its uid; in the bwrap tier, namespaces too),
-        a sandbox tier, memory cgroups (which hold each forked kernel's memory, processes and CPU) and
-        MIN_MEMORY_MB."""
-        return (kernels == "forked" and bool(tier) and memory_mb >= cls.MIN_MEMORY_MB
-                and sandbox.is_root() and memory_cgroups_work() and hasattr(socket, "SCM_CREDENTIALS"))
-
-    def socket_for(self, work: Path, tier: tiers.Tier, data_dir: str, tmp_mb: int,
-                   env: dict[str, str]) -> Path | None:
-        """The socket of a running template for these settings (started if need be); None when it cannot run."""
-        key = (work, tier, data_dir, tmp_mb, tuple(sorted(env.items())))
-        if self.failed:
-            return None
-        if self.key != key or self.process is None or self.process.poll() is not None:
-            self.stop()
-            self.failed = not self._start(key, work, tier, data_dir, tmp_mb, env)
-            if self.failed:
-                self.stop()
-                return None
-        assert self.folder is not None
-        return self.folder / "template.sock"
-
-    def job_folder(self, uid: int) -> Path:
-        """A new socket folder for one job's kernel, inside the template's folder."""
-        assert self.folder is not None
-        path = Path(tempfile.mkdtemp(prefix="kdd-ipc-", dir=self.folder))
-        os.chown(path, uid, uid)
-        return path
-
-    def _start(self, key: tuple, work: Path, tier: tiers.Tier, data_dir: str, tmp_mb: int,
-               env: dict[str, str]) -> bool:
-        self.key = key
-        self.folder = _private_folder(0, IPC_MB, mode=0o711, prefix=template_prefix(os.getpid()))
-        self.record = work / f"{self.folder.name}.path"
-        self.record.write_text(str(self.folder), encoding="utf-8")
-        socket_path = self.folder / "template.sock"
-        if tier is tiers.Tier.UID:  # on the machine itself, in the environment its kernels get
-            command = tiers.template_command(socket_path)
-            environment = tiers.environment(self.folder, dict(os.environ), env)
-        else:
-            command = sandbox.template_command(socket_path, ipc_dir=self.folder,
-                                               data_dir=Path(data_dir) if data_dir else None, tmp_mb=tmp_mb, env=env)
-            environment = None
-        started = time.monotonic()
-        self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sys.stderr,
-                                        env=environment, cwd=self.folder)
-        assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], self.READY_SECONDS)
-        line = self.process.stdout.readline() if ready else b""
-        if line.strip() != b"ready":
-            LOG.warning("the kernel template did not start (%s); kernels start afresh",
-                        f"exit code {self.process.poll()}" if self.process.poll() is not None else "no answer")
-            return False
-        LOG.info("kernel template ready in %.1f s in %s", time.monotonic() - started, self.folder)
-        return True
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-        if self.folder is not None:
-            remove_template_folder(self.folder)
-            self.folder = None
-        if self.record is not None:
-            self.record.unlink(missing_ok=True)
-            self.record = None
-        self.key = None
-
-
-TEMPLATE = Template()
-
-
 def autograde(job: dict) -> None:
     """Run nbgrader's autograde converter in the job's course folder (raises on failure)."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.preprocessors import Execute
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
 
-    from .execute import LimitedExecute
+    from .course import nbgrader_config
+    from .sandbox.execute import LimitedExecute
 
     workdir = Path(job["workdir"])
     limits = job["limits"]
-    config = Config()
-    if job.get("config_file"):
-        path = Path(job["config_file"])
-        config.merge(PyFileConfigLoader(path.name, path=str(path.parent)).load_config())
-    config.CourseDirectory.root = str(workdir)
-    config.CourseDirectory.source_directory = "source"
-    config.CourseDirectory.release_directory = "release"
+    config = nbgrader_config(workdir, job["assignment"], db_url=f"sqlite:///{workdir / 'gradebook.db'}",
+                             config_file=Path(job["config_file"]) if job.get("config_file") else None)
     config.CourseDirectory.submitted_directory = "submitted"
     config.CourseDirectory.autograded_directory = "autograded"
     config.CourseDirectory.feedback_directory = "feedback"
-    config.CourseDirectory.db_url = f"sqlite:///{workdir / 'gradebook.db'}"
-    config.CourseDirectory.assignment_id = job["assignment"]
     config.CourseDirectory.student_id = job["student"]
     configured = config.Autograde.get("autograde_preprocessors")
     preprocessors = configured or Autograde.class_traits()["autograde_preprocessors"].default()
@@ -196,19 +90,19 @@ def autograde(job: dict) -> None:
     config.LimitedExecute.notebook_seconds = limits["notebook_seconds"]
     config.LimitedExecute.memory_mb = limits["memory_mb"]
     launcher_args = ["--memory-mb", str(limits["memory_mb"]), "--file-mb", str(limits["disk_mb"]),
-                     "--threads", str(job["threads"]), "--pidfile", str(workdir / PID_PATH),
+                     "--threads", str(job["threads"]), "--pidfile", str(workdir / PID_FILE),
                      "--parent", str(os.getpid()),
-                     "--cpu-seconds", str(limits["notebook_seconds"] * job["threads"] + 60)]
+                     "--cpu-seconds", str(Limits(**limits).cpu_seconds(job["threads"]))]
     manager = config.LimitedKernelManager
     tier = tiers.Tier.of(job.get("sandbox", True))
     manager.sandboxed = bool(tier)
     uid_only = tier is tiers.Tier.UID
     if manager.sandboxed:
-        uid = sandbox.claim_uid()  # reserved for this worker's kernels while it lives
+        uid = bwrap.claim_uid()  # reserved for this worker's kernels while it lives
         if uid_only:  # whatever an earlier kernel of this uid left (a worker that was killed)
             tiers.become_subreaper()
             tiers.end_job(uid)
-            (workdir / UID_PATH).write_text(str(uid), encoding="ascii")  # for jobs.stop_kernel's cleanup
+            (workdir / UID_FILE).write_text(str(uid), encoding="ascii")  # for cleanup.stop_kernel
         kernel_env = {name: str(job["threads"]) for name in THREAD_VARIABLES}
         template = (TEMPLATE.socket_for(workdir.parent, tier, job.get("data_dir") or "", limits["disk_mb"],
                                         kernel_env)
@@ -218,8 +112,8 @@ def autograde(job: dict) -> None:
         if template is not None and not uid_only:  # inside the template's sandbox, where the kernel is forked
             manager.ipc_dir = str(TEMPLATE.job_folder(uid))
         else:
-            manager.ipc_dir = str(_private_folder(uid, limits["disk_mb"] if uid_only else IPC_MB))
-        (workdir / IPC_PATH).write_text(manager.ipc_dir, encoding="utf-8")  # for jobs.stop_kernel's cleanup
+            manager.ipc_dir = str(private_folder(uid, limits["disk_mb"] if uid_only else IPC_MB))
+        (workdir / IPC_FILE).write_text(manager.ipc_dir, encoding="utf-8")  # for cleanup.stop_kernel
         if uid_only:  # the socket folder is the kernel's HOME: data/ goes there
             tiers.give_data(Path(job["data_dir"]) if job.get("data_dir") else None, Path(manager.ipc_dir), uid)
         manager.uid_only = uid_only
@@ -228,7 +122,7 @@ def autograde(job: dict) -> None:
         manager.tmp_mb = limits["disk_mb"]
         manager.kernel_env = kernel_env
         launcher_args.append("--sandboxed")
-        if sandbox.is_root():  # the kernel has a uid of its own: cap its processes and threads
+        if bwrap.is_root():  # the kernel has a uid of its own: cap its processes and threads
             launcher_args += ["--nproc", str(limits["processes"])]
     if manager.sandboxed and memory_cgroups_work():  # all its memory (RLIMIT_DATA misses shared memory, tmpfs)
         launcher_args.append("--cgroup")

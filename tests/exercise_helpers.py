@@ -37,6 +37,10 @@ if str(REPO) not in sys.path:
 from autograder import release  # noqa: E402
 from autograder.course import Course  # noqa: E402
 from autograder.grade import Outcome, grade  # noqa: E402
+from autograder.model import Row  # noqa: E402
+
+COURSE = Course(REPO)
+ASSIGNMENTS = tuple(COURSE.assignments())
 
 CATALOGUE = REPO / "tests" / "misconceptions"
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
@@ -66,15 +70,15 @@ class Entry:
 class Graded:
     """The grade of one submission, as grades.json reports it, by task."""
 
-    row: dict  # the grades.json row
+    row: Row
 
     def _by_task(self, key: str) -> dict:
-        return {test["name"].split("-", 1)[1]: test[key] for test in self.row["tests"]}
+        return {test.name.split("-", 1)[1]: getattr(test, key) for test in self.row.tests}
 
     @property
     def scores(self) -> dict[str, tuple[float, float]]:
         """task -> (score, max score): nbgrader's score, capped by the trusted check."""
-        return {test["name"].split("-", 1)[1]: (test["score"], test["max_score"]) for test in self.row["tests"]}
+        return {test.name.split("-", 1)[1]: (test.score, test.max_score) for test in self.row.tests}
 
     @property
     def feedback(self) -> dict[str, str]:
@@ -88,11 +92,11 @@ class Graded:
 
     @property
     def score(self) -> float:
-        return self.row["score"]
+        return self.row.score
 
     @property
     def max_score(self) -> float:
-        return self.row["max_score"]
+        return self.row.max_score
 
 
 @dataclass
@@ -106,7 +110,7 @@ class Grades:
     def of(self, assignment: str, student: str) -> Graded:
         """The graded row of one notebook (an AssertionError says why it was not graded)."""
         row = self.outcome.by_student(student, assignment)
-        assert row["status"] == "graded", f"{student}/{assignment} was not graded: {row['error']}"
+        assert row.status == "graded", f"{student}/{assignment} was not graded: {row.error}"
         return Graded(row)
 
     def entry(self, entry: Entry) -> Graded:
@@ -115,7 +119,7 @@ class Grades:
 
 def tasks(assignment: str) -> list[str]:
     """The graded tasks of an assignment, in notebook order."""
-    notebook = nbformat.read(release.source_path(assignment), as_version=4)
+    notebook = nbformat.read(COURSE.source_notebook(assignment), as_version=4)
     return [marker["task"] for marker in map(release.test_marker, notebook.cells) if marker]
 
 
@@ -145,7 +149,8 @@ def load_catalogue(assignment: str) -> list[Entry]:
 
 def reference_answers(assignment: str) -> dict[str, str]:
     """The reference solution of each task: its answer cell without the solution markers."""
-    notebook = release.add_metadata(nbformat.read(release.source_path(assignment), as_version=4), assignment)
+    path = COURSE.source_notebook(assignment)
+    notebook = release.add_metadata(nbformat.read(path, as_version=4), assignment, path.name)
     answers = {}
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
@@ -157,7 +162,7 @@ def reference_answers(assignment: str) -> dict[str, str]:
 
 def submission(assignment: str, answers: dict[str, str] | None) -> nbformat.NotebookNode:
     """The committed student version with these answer cells filled in (None: the blank notebook)."""
-    notebook = nbformat.read(release.release_path(assignment), as_version=4)
+    notebook = nbformat.read(COURSE.release_notebook(assignment), as_version=4)
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
         if answers is not None and grade_id.endswith("-answer"):
@@ -194,7 +199,7 @@ def submissions(assignment: str) -> dict[str, tuple[nbformat.NotebookNode, list[
     return planned
 
 
-def write_submissions(folder: Path, assignments=release.ASSIGNMENTS) -> dict[tuple[str, str], str]:
+def write_submissions(folder: Path, assignments=ASSIGNMENTS) -> dict[tuple[str, str], str]:
     """Write what to grade as `folder/<student>/<file>.ipynb`; return where each catalogue entry is graded.
 
     A student folder may hold one notebook of each assignment (the reference answers, for example).
@@ -209,7 +214,7 @@ def write_submissions(folder: Path, assignments=release.ASSIGNMENTS) -> dict[tup
     return graded_as
 
 
-def grade_catalogue(workdir: Path, assignments=release.ASSIGNMENTS, workers: int = 2) -> Grades:
+def grade_catalogue(workdir: Path, assignments=ASSIGNMENTS, workers: int = 2) -> Grades:
     """Grade the catalogue, reference answers and blank notebooks of `assignments` in one `grade` run."""
     graded_as = write_submissions(workdir / "in", assignments)
     started = time.perf_counter()
@@ -227,9 +232,9 @@ def needed_assignments(items) -> list[str]:
         params = getattr(getattr(item, "callspec", None), "params", {})
         assignment = params.get("assignment") or getattr(params.get("entry"), "assignment", None)
         if assignment is None:
-            return list(release.ASSIGNMENTS)
+            return list(ASSIGNMENTS)
         needed.add(assignment)
-    return [assignment for assignment in release.ASSIGNMENTS if assignment in needed]
+    return [assignment for assignment in ASSIGNMENTS if assignment in needed]
 
 
 @pytest.fixture(scope="session")
@@ -250,8 +255,8 @@ def score_table(grades: Grades) -> str:
     A task the trusted check did not confirm is marked with `*`.
     """
     lines = []
-    for assignment in release.ASSIGNMENTS:
-        if not any(row["assignment"] == assignment for row in grades.outcome.rows):
+    for assignment in ASSIGNMENTS:
+        if not any(row.assignment == assignment for row in grades.outcome.rows):
             continue
         names = tasks(assignment)
         lines += [f"\n**{assignment}**\n", "| answer | kind | " + " | ".join(names) + " | total |",
@@ -265,8 +270,8 @@ def score_table(grades: Grades) -> str:
         rows.append(("blank", "blank", "blank", None))
         for label, kind, student, own_tasks in rows:
             row = grades.outcome.by_student(student, assignment)
-            if row["status"] != "graded":
-                lines.append(f"| {label} | {kind} | " + " | ".join([row["status"]] * len(names)) + " | |")
+            if row.status != "graded":
+                lines.append(f"| {label} | {kind} | " + " | ".join([row.status] * len(names)) + " | |")
                 continue
             result = Graded(row)
             cells = [f"{result.scores[task][0]:g}/{result.scores[task][1]:g}{'*' * (result.trusted[task] is False)}"
@@ -280,8 +285,8 @@ if __name__ == "__main__":
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="kdd-catalogue-") as folder:
-        result = grade_catalogue(Path(folder), sys.argv[1:] or release.ASSIGNMENTS)
+        result = grade_catalogue(Path(folder), sys.argv[1:] or ASSIGNMENTS)
         print(score_table(result))
-        flagged = [f"{row['student']}/{row['assignment']}: {flag}" for row in result.outcome.rows for flag in row["flags"]]
+        flagged = [f"{row.student}/{row.assignment}: {flag}" for row in result.outcome.rows for flag in row.flags]
         print("\n".join(["", *flagged]) if flagged else "\nno flags")
         print(f"\ngraded {len(result.outcome.rows)} submissions in {result.seconds:.0f} s")

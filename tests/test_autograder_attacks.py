@@ -38,16 +38,16 @@ from attacks import ASSIGNMENT, ATTACKS, FAKE_OUTPUT, HTML_STUDENT, REPORT
 from autograder_fixtures import Descendants, container
 from conftest import ROOT
 
-from autograder import sandbox
+from autograder.sandbox import bwrap
 from autograder.course import read_spec
 from autograder.limits import Limits
-from autograder.tiers import Tier
+from autograder.sandbox.tiers import Tier
 
 MEMORY_MB = 1536  # TensorFlow and the exercise need about 600 MB
 CLI_LIMITS = ["--timeout", "90", "--cell-timeout", "20", "--memory-mb", str(MEMORY_MB)]
 DISK_MB = Limits().disk_mb  # the largest file a kernel may write
 WATCHED = ("solutions", "exercises", "autograder")  # what grading must never change
-SANDBOX_UIDS = range(sandbox.UID_BASE, sandbox.UID_BASE + sandbox.UID_COUNT)
+SANDBOX_UIDS = range(bwrap.UID_BASE, bwrap.UID_BASE + bwrap.UID_COUNT)
 BLANK, VICTIM = "blank", "victim"
 SECRET = "VICTIM-SECRET-" + "5f1c0e9a"  # in the victim's notebook only; the thief looks for "VICTIM-SECRET"
 SPEC = read_spec(ROOT / "solutions" / ASSIGNMENT)
@@ -357,7 +357,7 @@ def test_kernel_cannot_fill_the_graders_disk(run):
     reports = [report for report in run.reports("disk_fill") if "written_mb" in report]
     assert reports, "the disk filler reported nothing: did its cell run?"
     written, folder = reports[-1]["written_mb"], reports[-1]["folder"]
-    if sandbox.is_root():  # the socket folder is a tiny tmpfs of its own
+    if bwrap.is_root():  # the socket folder is a tiny tmpfs of its own
         assert written <= DISK_MB, (
             f"the kernel wrote {written} MB into {folder}, a folder on the grader's disk "
             f"(each file may have {DISK_MB} MB, but nothing limits how many)")
@@ -377,7 +377,7 @@ def test_network_is_unreachable(run):
 
 
 def test_nothing_outlives_the_kernel(run):
-    if sandbox.is_root():  # the watch must have seen the kernels, or it proves nothing
+    if bwrap.is_root():  # the watch must have seen the kernels, or it proves nothing
         assert set(run.descendants.seen.values()) & set(SANDBOX_UIDS), "no kernel of the run was seen"
     assert run.descendants.alive() == [], f"processes of the run still alive after `grade`: {run.descendants.alive()}"
     time.sleep(3)  # a detached writer tries every 0.5 s: give a survivor the chance to show itself

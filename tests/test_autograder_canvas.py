@@ -43,25 +43,25 @@ def canvas(tmp_path_factory):
 
 def test_highest_canvas_submission_id_is_the_latest(canvas):
     row = canvas["outcome"].by_student("12345", "tinyadd")
-    assert row["score"] == 3 and row["source"].endswith("doejane_12345_67999_tinyadd-1.ipynb"), row
+    assert row.score == 3 and row.source.endswith("doejane_12345_67999_tinyadd-1.ipynb"), row
     assert canvas["outcome"].superseded == 1, canvas["outcome"].superseded
 
 
 def test_late_submission_names_are_understood(canvas):
     row = canvas["outcome"].by_student("22222", "tinyadd")
-    assert row["status"] == "graded" and row["score"] == 5, row
+    assert row.status == "graded" and row.score == 5, row
 
 
 def test_korean_original_file_name_is_graded(canvas):
     row = canvas["outcome"].by_student("44444", "tinyadd")
-    assert row["status"] == "graded" and row["score"] == 5, row
+    assert row.status == "graded" and row.score == 5, row
 
 
 def test_notebook_of_another_assignment_is_rejected(canvas):
-    rows = [row for row in canvas["outcome"].rows if row["student"] == "33333"]
-    assert len(rows) == 1 and rows[0]["status"] == "rejected", rows
-    assert rows[0]["error"].startswith("'leekim_33333_70001_tinysub.ipynb' is the 'tinysub' notebook, but "
-                                       "'tinyadd' was expected"), rows[0]["error"]
+    rows = [row for row in canvas["outcome"].rows if row.student == "33333"]
+    assert len(rows) == 1 and rows[0].status == "rejected", rows
+    assert rows[0].error.startswith("'leekim_33333_70001_tinysub.ipynb' is the 'tinysub' notebook, but "
+                                       "'tinyadd' was expected"), rows[0].error
 
 
 def test_csv_matches_canvas_students_by_their_canvas_id(canvas):

@@ -13,9 +13,7 @@ import pytest
 import autograder_fixtures  # noqa: F401 (puts the repository on sys.path)
 
 pytest.register_assert_rewrite("exercise_helpers")  # before its import: it is also a plugin (below)
-from exercise_helpers import COLAB_NAMES  # noqa: E402
-
-from autograder.release import ASSIGNMENTS  # noqa: E402
+from exercise_helpers import ASSIGNMENTS, COLAB_NAMES  # noqa: E402
 
 pytest_plugins = ["exercise_helpers"]  # the session fixture exercise_grades
 
@@ -23,16 +21,16 @@ pytest_plugins = ["exercise_helpers"]  # the session fixture exercise_grades
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_reference_solution_downloaded_from_colab_gets_full_marks(exercise_grades, assignment):
     row = exercise_grades.of(assignment, "reference").row
-    assert row["source"].endswith(COLAB_NAMES[assignment]), row["source"]
-    failing = [(test["name"], test["message"]) for test in row["tests"] if not test["passed"]]
-    assert row["score"] == row["max_score"] > 0, (row["error"], failing)
-    assert row["error"] is None and not row["flags"], (row["error"], row["flags"])
-    assert all(test["trusted"] for test in row["tests"]), "the trusted check must confirm every task of the reference"
+    assert row.source.endswith(COLAB_NAMES[assignment]), row.source
+    failing = [(test.name, test.message) for test in row.tests if not test.passed]
+    assert row.score == row.max_score > 0, (row.error, failing)
+    assert row.error is None and not row.flags, (row.error, row.flags)
+    assert all(test.trusted for test in row.tests), "the trusted check must confirm every task of the reference"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_released_student_version_scores_zero_with_advice(exercise_grades, assignment):
     row = exercise_grades.of(assignment, "blank").row
-    assert row["score"] == 0 and row["max_score"] > 0, row
-    assert all(test["message"] for test in row["tests"]), "every failed test must say something to the student"
-    assert not any(test["trusted"] for test in row["tests"]) and not row["flags"], (row["tests"], row["flags"])
+    assert row.score == 0 and row.max_score > 0, row
+    assert all(test.message for test in row.tests), "every failed test must say something to the student"
+    assert not any(test.trusted for test in row.tests) and not row.flags, (row.tests, row.flags)

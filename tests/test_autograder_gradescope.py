@@ -128,8 +128,9 @@ def test_without_namespaces_the_bundle_is_made_private_before_grading(without_na
 
 def test_where_no_sandbox_tier_works_gradescope_grades_nothing_and_tells_the_instructor(tmp_path, monkeypatch,
                                                                                          capsys):
-    from autograder import gradescope, tiers
-    from autograder.intake import UsageError
+    from autograder import gradescope
+    from autograder.sandbox import tiers
+    from autograder.model import UsageError
 
     def refuse(unsafe=False):
         raise UsageError("student code cannot be isolated on this machine (a test)")

@@ -21,13 +21,15 @@ import pytest
 
 from autograder_fixtures import make_course, notebook, reference, write
 
-from autograder import bounded, channels, messages, trusted
+from autograder import bounded, messages, trusted
+from autograder.sandbox import channels
 from autograder.archive import Archive
 from autograder.course import Course
 from autograder.detect import MAX_CELLS, MAX_VALUES, detect
 from autograder.files import safe_component
 from autograder.intake import MAX_LISTED_EXTRAS, MAX_ZIP_MEMBERS, receive
 from autograder.limits import Limits
+from autograder.model import Row, Status, Submission
 from autograder.progress import Progress, summary
 
 SEED = 20261201  # every random input below comes from this seed, so a failure can be replayed
@@ -278,8 +280,9 @@ def test_long_ids_that_begin_alike_get_different_names():
 
 # --- terminal output -----------------------------------------------------------------------------------------
 
-EVIL_ROW = {"student": "eve\x1b[2J", "assignment": "tinyadd", "status": "rejected", "score": None, "max_score": 5,
-            "error": "'\x1b[8mtinyadd.ipynb\nrejected bob / tinyadd: fine' is not JSON", "flags": []}
+EVIL_ROW = Row(student="eve\x1b[2J", assignment="tinyadd", source="in/eve/tinyadd.ipynb", sha256=None,
+              status=Status.REJECTED, score=None, max_score=5,
+              error="'\x1b[8mtinyadd.ipynb\nrejected bob / tinyadd: fine' is not JSON")
 
 
 def test_summary_escapes_control_characters_from_submissions():
@@ -316,25 +319,27 @@ def _zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def _received(tmp_path: Path, *paths: Path, max_bytes: int = 2**20) -> list[dict]:
-    return receive(list(paths), Archive(tmp_path / "out" / "archive"), max_bytes=max_bytes)
+def _received(tmp_path: Path, *paths: Path, max_bytes: int = 2**20) -> list[Submission]:
+    archive = Archive(tmp_path / "out" / "archive")
+    receive(list(paths), archive, max_bytes=max_bytes)
+    return archive.submissions()
 
 
 def test_zip_with_overlapping_entries_is_one_rejected_row(tmp_path):
     [entry] = _received(tmp_path, _overlapping_zip(tmp_path / "bomb.zip"))
-    assert "overlap" in entry["problem"], entry["problem"]
+    assert "overlap" in entry.problem, entry.problem
 
 
 def test_zip_of_too_many_files_is_one_rejected_row(tmp_path):
     path = _zip(tmp_path / "many.zip", {f"s{index}/f.ipynb": b"x" for index in range(MAX_ZIP_MEMBERS + 500)})
     [entry] = _received(tmp_path, path)
-    assert f"more than the {MAX_ZIP_MEMBERS} accepted" in entry["problem"], entry["problem"]
+    assert f"more than the {MAX_ZIP_MEMBERS} accepted" in entry.problem, entry.problem
 
 
 def test_zip_that_unpacks_to_many_times_its_size_is_rejected(tmp_path):
     path = _zip(tmp_path / "big.zip", {f"bob/t{index}.ipynb": bytes([index]) * 900_000 for index in range(10)})
     [entry] = _received(tmp_path, path)
-    assert "unpacks to" in entry["problem"], entry["problem"]
+    assert "unpacks to" in entry.problem, entry.problem
 
 
 def test_zips_inside_a_zip_share_one_budget(tmp_path):
@@ -342,14 +347,14 @@ def test_zips_inside_a_zip_share_one_budget(tmp_path):
     outer = _zip(tmp_path / "outer.zip", {f"bob/{index}.zip": _zip(tmp_path / f"{index}.zip", inner).read_bytes()
                                           for index in range(4)})
     entries = _received(tmp_path, outer)
-    unpacked = sum(entry["size"] for entry in entries if entry["sha256"] and not entry["problem"])
+    unpacked = sum(entry.size for entry in entries if entry.sha256 and not entry.problem)
     assert unpacked <= 3 * 2**20, f"{unpacked} bytes unpacked from a {outer.stat().st_size}-byte input"
 
 
 def test_files_that_are_not_notebooks_beyond_a_few_are_counted_in_one_row(tmp_path):
     entries = _received(tmp_path, _zip(tmp_path / "notes.zip", {f"bob/n{index}.txt": b"x" for index in range(100)}))
     assert len(entries) == MAX_LISTED_EXTRAS + 1, f"{len(entries)} rows for 100 text files"
-    assert f"{100 - MAX_LISTED_EXTRAS} more files" in entries[-1]["problem"], entries[-1]
+    assert f"{100 - MAX_LISTED_EXTRAS} more files" in entries[-1].problem, entries[-1]
 
 
 # --- kernel messages -------------------------------------------------------------------------------------------
@@ -476,22 +481,22 @@ def hostile(tmp_path_factory):
 def test_batch_gives_one_row_per_input(hostile):
     rows = hostile["first"].rows
     for name, source in hostile["expected"].items():
-        found = [row for row in rows if source in row["source"]]
-        assert len(found) == 1, f"{name}: {len(found)} rows: {[row['source'] for row in found][:5]}"
-        assert found[0]["status"] in ("graded", "rejected", "failed"), found[0]
+        found = [row for row in rows if source in row.source]
+        assert len(found) == 1, f"{name}: {len(found)} rows: {[row.source for row in found][:5]}"
+        assert found[0].status in ("graded", "rejected", "failed"), found[0]
 
 
 def test_batch_forged_probe_results_are_not_confirmed(hostile):
     for student in ("huge", "deep"):
         row = hostile["first"].by_student(student, "tinyadd")
-        add = [test for test in row["tests"] if test["name"] == "tinyadd-add"]
-        assert row["status"] == "graded" and add[0]["trusted"] is False and add[0]["score"] == 0, (student, row)
+        add = [test for test in row.tests if test.name == "tinyadd-add"]
+        assert row.status == "graded" and add[0].trusted is False and add[0].score == 0, (student, row)
 
 
 def test_batch_assertion_message_of_330_kb_is_withheld(hostile):
     row = hostile["first"].by_student("shout", "tinyadd")
-    add = [test for test in row["tests"] if test["name"] == "tinyadd-add"]
-    assert add and "too long" in add[0]["message"] and len(add[0]["message"]) < 200, row
+    add = [test for test in row.tests if test.name == "tinyadd-add"]
+    assert add and "too long" in add[0].message and len(add[0].message) < 200, row
 
 
 def test_batch_rerun_completes_and_changes_nothing(hostile):

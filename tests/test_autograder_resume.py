@@ -15,7 +15,8 @@ import pytest
 from autograder_fixtures import REFERENCE, REPO, Descendants, make_course, notebook, reference, wait_until, write
 
 import autograder.grade
-from autograder import gradebook, jobs, sandbox
+from autograder import gradebook, jobs, results, worker
+from autograder.sandbox import bwrap
 from autograder.course import Course
 from autograder.grade import grade
 from autograder.limits import Limits
@@ -57,7 +58,7 @@ def test_interrupted_batch_finishes_the_rest_on_rerun(course, tmp_path, monkeypa
     assert (outcome.graded_now, outcome.reused) == (2, 1), (outcome.graded_now, outcome.reused)
     students = [row["student"] for row in json.loads((out / "grades.json").read_text())["submissions"]]
     assert students == ["ann", "ben", "cat"], students
-    assert [row["score"] for row in outcome.rows] == [5, 5, 3], outcome.rows
+    assert [row.score for row in outcome.rows] == [5, 5, 3], outcome.rows
     manifest = (out / "archive" / "manifest.jsonl").read_text().splitlines()
     assert len([line for line in manifest if '"kind": "submission"' in line]) == 3, "an input was archived twice"
 
@@ -74,14 +75,14 @@ def test_stuck_job_is_stopped_and_the_worker_replaced(course, tmp_path):
                    "limits": asdict(LIMITS), "threads": 1}
         queue.append(Job(payload, hard_seconds))
     replies = {}
-    pool = WorkerPool(1, tmp_path / "logs")
+    pool = WorkerPool(1, tmp_path / "logs", worker.workers())
     try:
         pool.run(queue, lambda job, reply: replies.__setitem__(job.workdir.name, reply))
     finally:
         pool.close()
     assert replies["stuck"]["ok"] is False and "did not finish within" in replies["stuck"]["error"], replies
     assert replies["fine"]["ok"] is True, f"the next job must run on a fresh worker: {replies['fine']}"
-    assert jobs.collect(tmp_path / "fine", spec)[0][0]["passed"], "the fresh worker graded correctly"
+    assert results.collect(tmp_path / "fine", spec)[0][0].passed, "the fresh worker graded correctly"
 
 
 def read_or_empty(path: Path) -> str:
@@ -96,7 +97,7 @@ def is_kernel(process: str) -> bool:
     """Whether a line of Descendants.alive() is a kernel's: a sandbox uid's process (a kernel forked from
     its worker's template has the template's command line) or, not as root, an ipykernel."""
     uid = int(process.split()[1])
-    return sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT or "ipykernel" in process
+    return bwrap.UID_BASE <= uid < bwrap.UID_BASE + bwrap.UID_COUNT or "ipykernel" in process
 
 
 def test_nothing_outlives_a_killed_grade_run_and_the_rerun_cleans_up(course, tmp_path):

@@ -22,10 +22,11 @@ import pytest
 from autograder_fixtures import make_course, notebook, write
 from conftest import ROOT
 
-from autograder import cli, sandbox, trusted
+from autograder import cli, trusted
+from autograder.sandbox import bwrap
 from autograder.course import Course
 from autograder.grade import grade
-from autograder.intake import UsageError
+from autograder.model import TestResult, UsageError
 
 
 PROBE = textwrap.dedent("""
@@ -67,7 +68,7 @@ def _detached_sleepers() -> list[int]:
 
 
 def test_the_sandbox_works_on_this_machine():
-    assert sandbox.unavailable() is None, f"CI installs bubblewrap (.ci/install): {sandbox.unavailable()}"
+    assert bwrap.unavailable() is None, f"CI installs bubblewrap (.ci/install): {bwrap.unavailable()}"
 
 
 def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
@@ -76,9 +77,9 @@ def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
     listener.listen(1)
     listener.setblocking(False)
     secrets_to_hide = [str(ROOT / "solutions"), str(ROOT / "autograder"), str(tmp_path), "/etc/shadow", "/root/.ssh"]
-    uid = sandbox.claim_uid()  # reserved for this process: no grading run uses it meanwhile
+    uid = bwrap.claim_uid()  # reserved for this process: no grading run uses it meanwhile
     env = {"PORT": str(listener.getsockname()[1]), "FILL_BYTES": str(17 * 2**20)}  # 1 MB more than tmp_mb
-    command = sandbox.command([sys.executable, "-c", PROBE, *secrets_to_hide], ipc_dir=None, data_dir=ROOT / "data",
+    command = bwrap.command([sys.executable, "-c", PROBE, *secrets_to_hide], ipc_dir=None, data_dir=ROOT / "data",
                               uid=uid, tmp_mb=16, env=env)
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -93,13 +94,13 @@ def test_a_sandboxed_process_sees_and_reaches_only_what_it_may(tmp_path):
     python_tops = {Path(path).resolve().parts[1] for path in (sys.prefix, sys.base_prefix, sys.executable)}
     assert set(seen["root"]) <= {"bin", "data", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "proc",
                                  "sbin", "tmp", "usr", *python_tops}, seen["root"]
-    assert seen["cwd"] == sandbox.HOME
+    assert seen["cwd"] == bwrap.HOME
     private = ("/home/student", "/tmp", "/dev/shm")
     assert all(seen["writable " + folder] for folder in private), seen
     assert not any(seen.get("filled " + folder) for folder in private), f"a private folder took 17 MB of 16: {seen}"
     assert not seen["writable /data"] and not seen["writable /usr"], seen
-    if sandbox.is_root():
-        assert seen["uid"] == uid and uid >= sandbox.UID_BASE, "the kernel must not run as root"
+    if bwrap.is_root():
+        assert seen["uid"] == uid and uid >= bwrap.UID_BASE, "the kernel must not run as root"
     time.sleep(0.5)
     assert not _detached_sleepers(), "a detached child outlived its sandbox"
 
@@ -110,9 +111,9 @@ def tiny_course(tmp_path_factory):
 
 
 def test_grading_refuses_to_run_without_a_sandbox_unless_told(tiny_course, tmp_path, monkeypatch, capsys):
-    from autograder import tiers
+    from autograder.sandbox import tiers
 
-    monkeypatch.setattr(sandbox, "unavailable", lambda: "bubblewrap (`bwrap`) is not installed")
+    monkeypatch.setattr(bwrap, "unavailable", lambda: "bubblewrap (`bwrap`) is not installed")
     monkeypatch.setattr(tiers, "uid_unavailable", lambda: "it needs root")  # no tier at all (test_autograder_tiers.py)
     submission = write(notebook("tinyadd"), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
     with pytest.raises(UsageError, match="--unsafe"):
@@ -184,17 +185,17 @@ def test_the_trusted_check_caps_nbgrader_and_flags_disagreements(tmp_path):
     plan = trusted.Plan(trusted.Check("demo", "", ("a", "b", "c"), "0" * 64), b"key", "source", tmp_path)
     plan.give(["sub"])
     plan.expected[plan.probe_id(plan.seed("sub"))] = {"a": {"value": 1.0}, "b": {"value": 2.0}, "c": {"value": 3.0}}
-    tests = [{"name": f"demo-{task}", "score": score, "max_score": 2.0, "passed": score == 2.0, "message": ""}
+    tests = [TestResult(f"demo-{task}", score, 2.0, passed=score == 2.0, message="")
              for task, score in (("a", 2.0), ("b", 2.0), ("c", 0.0))]
     observed = {"a": {"value": 1.0}, "b": {"value": 2.5}, "c": {"value": 3.0}}
     capped, flags = trusted.apply("demo", tests, observed, plan, "sub")
-    assert [test["score"] for test in capped] == [2.0, 0.0, 0.0]
-    assert [test["trusted"] for test in capped] == [True, False, True]
-    assert "Not confirmed by the grader's own check" in capped[1]["message"]
+    assert [test.score for test in capped] == [2.0, 0.0, 0.0]
+    assert [test.trusted for test in capped] == [True, False, True]
+    assert "Not confirmed by the grader's own check" in capped[1].message
     assert len(flags) == 2 and flags[0].startswith("demo-b:") and flags[1].startswith("demo-c:"), flags
-    assert tests[1]["score"] == 2.0, "apply() must not change nbgrader's own record"
+    assert tests[1].score == 2.0, "apply() must not change nbgrader's own record"
     unchecked, flags = trusted.apply("demo", tests, observed, trusted.Plan(None), "sub")
-    assert unchecked == [{**test, "trusted": None} for test in tests] and "no trusted check" in flags[0]
+    assert unchecked == tests and "no trusted check" in flags[0]
 
 
 def test_unsafe_grading_still_works_and_is_kept_apart(tiny_course, tmp_path):
@@ -202,24 +203,24 @@ def test_unsafe_grading_still_works_and_is_kept_apart(tiny_course, tmp_path):
 
     write(notebook("tinyadd", REFERENCE["tinyadd"]), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
     unsafe = grade([tmp_path / "subs"], tmp_path / "out", course=tiny_course, stream=io.StringIO(), sandboxed=False)
-    assert unsafe.by_student("ann", "tinyadd")["score"] == 5
+    assert unsafe.by_student("ann", "tinyadd").score == 5
     again = grade([tmp_path / "subs"], tmp_path / "out", course=tiny_course, stream=io.StringIO())
     assert (again.graded_now, again.reused) == (1, 0), "a result graded without the sandbox is not reused with it"
 
 
 def test_private_folders_are_mounted_before_host_folders_that_may_live_below_them():
-    below_tmp = Path(sandbox.TMP) / "kdd-ipc-x"  # where the worker's socket folder usually is
-    args = sandbox.command(["true"], ipc_dir=below_tmp, data_dir=None, uid=sandbox.claim_uid(), tmp_mb=8)
-    tmpfs = args.index(sandbox.TMP, args.index("--tmpfs"))
+    below_tmp = Path(bwrap.TMP) / "kdd-ipc-x"  # where the worker's socket folder usually is
+    args = bwrap.command(["true"], ipc_dir=below_tmp, data_dir=None, uid=bwrap.claim_uid(), tmp_mb=8)
+    tmpfs = args.index(bwrap.TMP, args.index("--tmpfs"))
     binds = [index for index, arg in enumerate(args) if arg in ("--ro-bind", "--bind") and
-             args[index + 1].startswith(sandbox.TMP + "/")]
+             args[index + 1].startswith(bwrap.TMP + "/")]
     assert binds and all(index > tmpfs for index in binds), "a tmpfs mounted later would hide a bound host folder"
 
 
 def test_one_huge_message_from_the_kernel_is_dropped_and_the_notebook_goes_on(tiny_course, tmp_path):
     """A kernel could send one message as large as its memory, which the worker would hold several
     times over; ZeroMQ drops it (MAX_MESSAGE_BYTES), and the grader reconnects for the next cells."""
-    from autograder.execute import MAX_MESSAGE_BYTES
+    from autograder.sandbox.execute import MAX_MESSAGE_BYTES
     from autograder_fixtures import REFERENCE
 
     flood = f"import sys\nsys.stdout.write('x' * {MAX_MESSAGE_BYTES + 2**20})\nsys.stdout.flush()\n"
@@ -227,7 +228,7 @@ def test_one_huge_message_from_the_kernel_is_dropped_and_the_notebook_goes_on(ti
     write(notebook("tinyadd", answers), tmp_path / "subs" / "ann" / "tinyadd.ipynb")
     outcome = grade([tmp_path / "subs"], tmp_path / "out", course=tiny_course, stream=io.StringIO())
     row = outcome.by_student("ann", "tinyadd")
-    assert row["score"] == 5 and all(test["passed"] for test in row["tests"]), row
+    assert row.score == 5 and all(test.passed for test in row.tests), row
     [executed] = (tmp_path / "out" / "results").glob("*.ipynb")
     errors = [output["ename"] for cell in json.loads(executed.read_text(encoding="utf-8"))["cells"]
               for output in cell.get("outputs", []) if output["output_type"] == "error"]
@@ -237,7 +238,7 @@ def test_one_huge_message_from_the_kernel_is_dropped_and_the_notebook_goes_on(ti
 # --- the watchdog, for kernels without a memory cgroup (grading without root) -----------------------------
 
 def test_watchdog_counts_shared_memory_memfd_and_folder_files(tmp_path):
-    from autograder import watchdog
+    from autograder.sandbox import watchdog
 
     (tmp_path / "junk.bin").write_bytes(bytes(50 * 2**20))
     holder = textwrap.dedent("""
@@ -273,7 +274,7 @@ def test_a_kernel_without_a_cgroup_is_stopped_past_its_memory(tmp_path):
     whenever the kernel gets no cgroup); past the limit the kernel dies, as it would in a cgroup."""
     from jupyter_core.utils import run_sync
 
-    from autograder.execute import LimitedKernelManager
+    from autograder.sandbox.execute import LimitedKernelManager
 
     manager = LimitedKernelManager(sandboxed=False, watch_memory_mb=400, watch_threads=1000, launcher_args=[
         "--memory-mb", "2048", "--file-mb", "16", "--threads", "1", "--pidfile", str(tmp_path / "kernel.pid")])
@@ -362,8 +363,8 @@ FILTER_PROBE = textwrap.dedent("""
 
 
 def test_the_sandbox_denies_namespaces_mounts_tracing_and_kernel_interfaces():
-    command = sandbox.command([sys.executable, "-c", FILTER_PROBE], ipc_dir=None, data_dir=None,
-                              uid=sandbox.claim_uid(), tmp_mb=8)
+    command = bwrap.command([sys.executable, "-c", FILTER_PROBE], ipc_dir=None, data_dir=None,
+                              uid=bwrap.claim_uid(), tmp_mb=8)
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout)

@@ -13,6 +13,7 @@ that forked and fresh kernels give byte-identical grades and feedback.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,15 +25,15 @@ import autograder_fixtures  # noqa: F401 (puts the repository on sys.path)
 import exercise_helpers
 from conftest import ROOT
 
-from autograder import kernel_launcher, sandbox, zygote
+from autograder.sandbox import launcher, bwrap, zygote
 from autograder.limits import Limits
-from autograder.tiers import Tier
-from autograder.worker import Template
+from autograder.sandbox.tiers import Tier
+from autograder.sandbox.template import Template
 
 ASSIGNMENT = "rmse_metric"
 REPORT = "KDD-TEMPLATE-REPORT"
 LEAVERS = 4
-FORKING = Template.usable(Tier.BWRAP, "forked", Limits().memory_mb) and sandbox.unavailable() is None
+FORKING = Template.usable(Tier.BWRAP, "forked", Limits().memory_mb) and bwrap.unavailable() is None
 needs_forking = pytest.mark.skipif(not FORKING, reason="kernels are forked only in the bwrap tier as root with "
                                                        "memory cgroups")
 
@@ -133,7 +134,7 @@ def leaver(tag: str) -> dict:
     nb = exercise_helpers.submission(ASSIGNMENT, None)  # blank, but for the first answer
     answer = next(cell for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("solution"))
     answer.source = LEAVER.replace("@TAG@", tag)
-    for token, folder in (("@TMP@", sandbox.TMP), ("@HOME@", sandbox.HOME), ("@SHM@", sandbox.SHM)):
+    for token, folder in (("@TMP@", bwrap.TMP), ("@HOME@", bwrap.HOME), ("@SHM@", bwrap.SHM)):
         answer.source = answer.source.replace(token, folder)  # the kernel's private folders
     nb.cells.insert(0, {"cell_type": "code", "id": "kdd-first", "metadata": {}, "execution_count": None,
                         "outputs": [], "source": FIRST})
@@ -190,7 +191,7 @@ def test_nothing_a_kernel_leaves_reaches_the_next(leavers):
 def test_a_kernel_sees_signals_and_reads_no_process_but_its_own(leavers):
     _, _, reports = leavers
     for report in reports:
-        assert report["uid"] in range(sandbox.UID_BASE, sandbox.UID_BASE + sandbox.UID_COUNT)
+        assert report["uid"] in range(bwrap.UID_BASE, bwrap.UID_BASE + bwrap.UID_COUNT)
         assert report["signalled"] == [] and report["read_memory"] == [], report
         assert len(report["visible"]) <= 2, f"a kernel sees more than its namespace's PID 1 and itself: {report}"
 
@@ -226,11 +227,11 @@ def test_forked_and_fresh_kernels_give_identical_grades_and_feedback(tmp_path):
 
 
 def test_the_launcher_starts_the_kernel_itself_when_the_template_cannot(tmp_path):
-    done = subprocess.run([sys.executable, kernel_launcher.__file__, "--memory-mb", "512", "--file-mb", "8",
+    done = subprocess.run([sys.executable, launcher.__file__, "--memory-mb", "512", "--file-mb", "8",
                            "--threads", "1", "--pidfile", str(tmp_path / "kernel.pid"),
                            "--template", str(tmp_path / "no-template.sock"), "--template-request", "{}",
                            "--", sys.executable, "-c", "print('started afresh')"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd="/", env={"PATH": os.environ["PATH"]})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "started afresh"
     assert "the template did not start the kernel" in done.stderr

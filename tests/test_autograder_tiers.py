@@ -24,15 +24,15 @@ from autograder_fixtures import REFERENCE, make_course, notebook, wait_until, wr
 from autograder_fixtures import container
 from conftest import ROOT
 
-from autograder import sandbox, tiers
+from autograder.sandbox import bwrap, tiers
 from autograder.course import Course
 from autograder.grade import grade, result_key
-from autograder.intake import UsageError
+from autograder.model import UsageError
 from autograder.limits import Limits
-from autograder.tiers import Tier
-from autograder.watchdog import processes_of
+from autograder.sandbox.tiers import Tier
+from autograder.sandbox.watchdog import processes_of
 
-needs_root = pytest.mark.skipif(not sandbox.is_root() or shutil.which("setpriv") is None,
+needs_root = pytest.mark.skipif(not bwrap.is_root() or shutil.which("setpriv") is None,
                                 reason="processes of a sandbox uid need root and setpriv")
 needs_container = pytest.mark.skipif(container.available() is not None, reason=f"{container.available()}")
 
@@ -40,9 +40,9 @@ needs_container = pytest.mark.skipif(container.available() is not None, reason=f
 @pytest.fixture
 def uid():
     """A sandbox uid reserved for this test process, with nothing of it left before or after."""
-    if not sandbox.is_root():
+    if not bwrap.is_root():
         pytest.skip("sandbox uids are root's to hand out")
-    value = sandbox.claim_uid()
+    value = bwrap.claim_uid()
     tiers.end_job(value)
     yield value
     tiers.end_job(value)
@@ -65,19 +65,19 @@ def as_uid(uid: int, script: str) -> subprocess.CompletedProcess:
 # --- which tier -------------------------------------------------------------------------------------------
 
 def test_bwrap_is_chosen_where_it_works(monkeypatch):
-    monkeypatch.setattr(sandbox, "unavailable", lambda: None)
+    monkeypatch.setattr(bwrap, "unavailable", lambda: None)
     monkeypatch.setattr(tiers, "uid_unavailable", lambda: None)
     assert tiers.choose() is Tier.BWRAP, "bubblewrap is the strongest tier"
 
 
 def test_the_uid_tier_is_chosen_where_bwrap_cannot_create_namespaces(monkeypatch):
-    monkeypatch.setattr(sandbox, "unavailable", lambda: "bwrap could not create the sandbox (No permissions)")
+    monkeypatch.setattr(bwrap, "unavailable", lambda: "bwrap could not create the sandbox (No permissions)")
     monkeypatch.setattr(tiers, "uid_unavailable", lambda: None)
     assert tiers.choose() is Tier.UID
 
 
 def test_without_namespaces_and_without_root_grading_is_refused_unless_unsafe(monkeypatch):
-    monkeypatch.setattr(sandbox, "unavailable", lambda: "bwrap could not create the sandbox (No permissions)")
+    monkeypatch.setattr(bwrap, "unavailable", lambda: "bwrap could not create the sandbox (No permissions)")
     monkeypatch.setattr(tiers, "uid_unavailable", lambda: "it needs root (to give each kernel a uid of its own)")
     with pytest.raises(UsageError) as refused:
         tiers.choose()
@@ -91,11 +91,11 @@ def test_a_bwrap_that_fails_as_in_docker_makes_the_bwrap_tier_unavailable(tmp_pa
     fake.write_text(f"#!/bin/sh\necho \"{container.DOCKER_BWRAP_ERROR}\" >&2\nexit 1\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    sandbox.unavailable.cache_clear()
+    bwrap.unavailable.cache_clear()
     try:
-        problem = sandbox.unavailable()
+        problem = bwrap.unavailable()
     finally:
-        sandbox.unavailable.cache_clear()
+        bwrap.unavailable.cache_clear()
     assert problem and "No permissions to creating new namespace" in problem, problem
 
 
@@ -163,8 +163,8 @@ def test_every_process_of_the_kernel_uid_is_killed_after_the_job(uid):
 
 SUBREAPER = textwrap.dedent("""
     import json, subprocess, sys
-    from autograder import tiers
-    from autograder.watchdog import processes_of
+    from autograder.sandbox import tiers
+    from autograder.sandbox.watchdog import processes_of
     uid = int(sys.argv[1])
     tiers.become_subreaper()  # as a worker does: the orphans of its kernels are its to reap
     forker = subprocess.Popen([*tiers.drop_to(uid), "--", "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do "
@@ -219,7 +219,7 @@ def test_system_v_shared_memory_of_the_kernel_uid_is_removed_after_the_job(uid):
 def test_without_a_cgroup_the_watchdog_counts_and_kills_every_process_of_the_uid(uid):
     """In the uid-only tier a double fork leaves the kernel's process tree; in a container without
     cgroups only the watchdog limits memory, so it must count (and kill) every process of the uid."""
-    from autograder import watchdog
+    from autograder.sandbox import watchdog
 
     hog = "import mmap, time\nheld = mmap.mmap(-1, 300 * 2**20)\nheld.write(bytes(300 * 2**20))\ntime.sleep(60)"
     started = as_uid(uid, f"setsid /usr/bin/python3 -c '{hog}' </dev/null >/dev/null 2>&1 &")
@@ -297,7 +297,7 @@ def test_grading_without_namespaces_runs_in_the_uid_tier_and_scores_as_bwrap(tmp
     # a private copy of the package, as Gradescope's bundle is: the kernel must not read its checks
     shutil.copytree(ROOT / "autograder", tmp_path / "package" / "autograder",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    expected = {row["student"]: [(test["name"], test["score"], test["message"]) for test in row["tests"]]
+    expected = {row.student: [(test.name, test.score, test.message) for test in row.tests]
                 for row in bwrap.rows}
     for kernels, options in (("forked", []), ("fresh", ["--fresh-kernels"])):  # from the template, or each afresh
         out = tmp_path / f"out-uid-{kernels}"

@@ -11,8 +11,9 @@ import autograder_fixtures  # noqa: F401 (puts the repository on sys.path)
 from autograder.archive import Archive
 from autograder.detect import guess_assignment
 from autograder.files import safe_component
-from autograder.intake import parse_canvas_name, submission_order
-from autograder.jobs import message
+from autograder.intake import parse_canvas_name
+from autograder.model import Submission
+from autograder.results import message
 from autograder.limits import Limits
 from autograder.messages import templates
 
@@ -42,15 +43,15 @@ def test_colab_renamed_file_names_suggest_their_assignment(name, expected):
 
 
 def test_canvas_submission_id_decides_before_modification_time():
-    older = {"lms_submission": 100, "mtime": 2_000_000_000.0, "name": "a", "sha256": "1"}
-    newer = {"lms_submission": 200, "mtime": 1_000_000_000.0, "name": "a", "sha256": "2"}
-    assert submission_order(newer) > submission_order(older), "a higher Canvas submission id is the later upload"
+    older = Submission("1", "1", "a", "in/a", "ann", lms_submission=100, mtime=2_000_000_000.0, arrived=2_000_000_000.0)
+    newer = Submission("2", "2", "a", "in/a", "ann", lms_submission=200, mtime=1_000_000_000.0, arrived=1_000_000_000.0)
+    assert newer.order > older.order, "a higher Canvas submission id is the later upload"
 
 
 def test_modification_time_decides_without_an_lms():
-    older = {"lms_submission": None, "mtime": 1.0, "name": "b", "sha256": "9"}
-    newer = {"lms_submission": None, "mtime": 2.0, "name": "a", "sha256": "1"}
-    assert submission_order(newer) > submission_order(older)
+    older = Submission.from_entry({"id": "1", "name": "b", "source": "in/b", "sha256": "9", "mtime": 1.0})
+    newer = Submission.from_entry({"id": "2", "name": "a", "source": "in/a", "sha256": "1", "mtime": 2.0})
+    assert newer.order > older.order, "entries of an older manifest (no upload times) are ordered by file time"
 
 
 def test_limits_must_be_positive():
@@ -110,8 +111,9 @@ def test_output_folder_inside_an_input_folder_is_not_read(tmp_path):
     (tmp_path / "in" / "graded" / "results").mkdir(parents=True)
     (tmp_path / "in" / "graded" / "results" / "old.ipynb").write_text("{}")
     archive = Archive(tmp_path / "in" / "graded" / "archive")
-    entries = receive([tmp_path / "in"], archive, exclude=tmp_path / "in" / "graded")
-    assert [entry["source"].split("/in/")[-1] for entry in entries] == ["alice/tinyadd.ipynb"], entries
+    receive([tmp_path / "in"], archive, exclude=tmp_path / "in" / "graded")
+    entries = archive.submissions()
+    assert [entry.source.split("/in/")[-1] for entry in entries] == ["alice/tinyadd.ipynb"], entries
 
 
 def test_broken_source_fails_only_its_own_submissions(tmp_path):
@@ -132,7 +134,7 @@ def test_broken_source_fails_only_its_own_submissions(tmp_path):
     stream = io.StringIO()
     outcome = grade([tmp_path / "in"], tmp_path / "out", course=Course(course), stream=stream)
     [row] = outcome.rows
-    assert row["status"] == "failed" and "has no graded cells" in row["error"], row
+    assert row.status == "failed" and "has no graded cells" in row.error, row
     assert "warning:" in stream.getvalue() and "tinysub" in stream.getvalue(), stream.getvalue()
 
 

@@ -19,11 +19,10 @@ import pytest
 
 pytest.register_assert_rewrite("exercise_helpers")  # before its import: it is also a plugin (below)
 import exercise_helpers as helpers  # noqa: E402
-from exercise_helpers import REPO, release  # noqa: E402
+from exercise_helpers import ASSIGNMENTS, COURSE, REPO, release  # noqa: E402
 
 pytest_plugins = ["exercise_helpers"]  # the session fixture exercise_grades
 
-ASSIGNMENTS = release.ASSIGNMENTS
 # The one name each answer cell defines, by assignment and task (the contracts of issue 6).
 CONTRACT_NAMES = {
     "rmse_metric": {"one_batch": "RootMeanSquaredError", "streaming": "RootMeanSquaredError",
@@ -37,11 +36,11 @@ CORRECT = [entry for entry in ENTRIES if entry.kind == "correct"]
 
 
 def source(assignment):
-    return nbformat.read(release.source_path(assignment), as_version=4)
+    return nbformat.read(COURSE.source_notebook(assignment), as_version=4)
 
 
 def student(assignment):
-    return nbformat.read(release.release_path(assignment), as_version=4)
+    return nbformat.read(COURSE.release_notebook(assignment), as_version=4)
 
 
 def nbgrader_cells(notebook):
@@ -52,12 +51,12 @@ def nbgrader_cells(notebook):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_metadata_comes_from_the_markers(assignment):
-    path = release.source_path(assignment)
+    path = COURSE.source_notebook(assignment)
     committed = path.read_text(encoding="utf-8")
-    regenerated = release.render(release.add_metadata(nbformat.reads(committed, as_version=4), assignment))
+    regenerated = release.render(release.add_metadata(nbformat.reads(committed, as_version=4), assignment, path.name))
     assert committed == regenerated, (
         f"{path.relative_to(REPO)}: its nbgrader metadata (or outputs) differ from what the markers give; "
-        f"run `python -m autograder.release {assignment}` and commit the result")
+        f"run `python -m autograder release {assignment}` and commit the result")
 
 
 def test_markers_give_grade_ids_and_points_and_misplaced_ones_are_rejected():
@@ -76,13 +75,13 @@ def test_markers_give_grade_ids_and_points_and_misplaced_ones_are_rejected():
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_student_version_is_the_regenerated_one(assignment):
-    path = release.release_path(assignment)
-    assert path.exists(), f"{path.relative_to(REPO)} is missing: run `python -m autograder.release {assignment}`"
+    path = COURSE.release_notebook(assignment)
+    assert path.exists(), f"{path.relative_to(REPO)} is missing: run `python -m autograder release {assignment}`"
     regenerated = release.generate(source(assignment), assignment)
     assert path.read_text(encoding="utf-8") == regenerated, (
         f"{path.relative_to(REPO)} differs from a fresh `nbgrader generate_assignment` of "
-        f"{release.source_path(assignment).relative_to(REPO)}: never edit it by hand; run "
-        f"`python -m autograder.release {assignment}` and commit the result")
+        f"{COURSE.source_notebook(assignment).relative_to(REPO)}: never edit it by hand; run "
+        f"`python -m autograder release {assignment}` and commit the result")
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -116,7 +115,7 @@ def test_each_answer_cell_defines_its_contract_name(assignment):
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_student_version_has_stubs_and_no_solutions_or_hidden_tests(assignment):
-    text = release.release_path(assignment).read_text(encoding="utf-8")
+    text = COURSE.release_notebook(assignment).read_text(encoding="utf-8")
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text, f"exercises/{assignment}: {marker!r} reached the student version"
     solution_lines = {line.strip() for cell, meta in nbgrader_cells(source(assignment)) if meta["solution"]
@@ -137,7 +136,7 @@ def test_exercise_opens_like_a_chapter_and_links_its_chapters(assignment):
         assert part in intro.source, f"{assignment}: the title cell lacks {part!r}"
     links = re.findall(r"\]\((\.\./\.\./book/[^)#]+)", intro.source)
     assert links, f"{assignment}: the title cell must link the chapter that teaches the topic"
-    folder = release.release_path(assignment).parent
+    folder = COURSE.release_notebook(assignment).parent
     for link in links:
         assert (folder / link).resolve().exists(), f"{assignment}: the link {link} points to no file"
     first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
@@ -164,7 +163,7 @@ def test_a_selection_of_tests_grades_only_the_assignments_it_needs():
     rmse_entry = next(entry for entry in WRONG if entry.assignment == "rmse_metric")
     assert helpers.needed_assignments([item(["exercise_grades", "assignment"], assignment="loss_history"),
                                        item(["exercise_grades"], entry=rmse_entry),
-                                       item(["tmp_path"], assignment="train_step")]) == ["rmse_metric", "loss_history"]
+                                       item(["tmp_path"], assignment="train_step")]) == ["loss_history", "rmse_metric"]
     assert helpers.needed_assignments([item(["exercise_grades"])]) == list(ASSIGNMENTS), (
         "a test that names no assignment needs them all")
     assert helpers.needed_assignments([]) == []
@@ -175,9 +174,10 @@ def test_a_selection_of_tests_grades_only_the_assignments_it_needs():
 @pytest.fixture(scope="module")
 def source_runs():
     """nbgrader validate of the source notebooks and `pytest --nbval-lax` on them, side by side."""
-    solutions = [str(release.source_path(assignment).relative_to(REPO)) for assignment in ASSIGNMENTS]
-    validate_sources = ("import sys; from autograder import release; problems = [problem for assignment in "
-                        "release.ASSIGNMENTS for problem in release.validate(assignment, student_version=False)]; "
+    solutions = [str(COURSE.source_notebook(assignment).relative_to(REPO)) for assignment in ASSIGNMENTS]
+    validate_sources = ("import sys; from autograder import release; from autograder.course import find_course; "
+                        "course = find_course(); problems = [problem for assignment in course.assignments() "
+                        "for problem in release.validate(course, assignment, student_version=False)]; "
                         "print(*problems, sep='\\n\\n'); sys.exit(1 if problems else 0)")
     commands = {
         "validate": [sys.executable, "-c", validate_sources],
@@ -210,11 +210,11 @@ def test_solution_notebooks_run_under_nbval(source_runs):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_trusted_check_agrees_with_nbgrader(exercise_grades, assignment):
     """Every graded notebook (catalogue, reference, blank): each task confirmed exactly when nbgrader passed it."""
-    rows = [row for row in exercise_grades.outcome.rows if row["assignment"] == assignment]
-    assert rows and all(row["status"] == "graded" for row in rows), [
-        (row["student"], row["status"], row["error"]) for row in rows if row["status"] != "graded"]
-    problems = {row["student"]: [*row["flags"], *(f"{test['name']}: passed {test['passed']}, trusted {test['trusted']}"
-                                                 for test in row["tests"] if test["trusted"] is not test["passed"])]
+    rows = [row for row in exercise_grades.outcome.rows if row.assignment == assignment]
+    assert rows and all(row.status == "graded" for row in rows), [
+        (row.student, row.status, row.error) for row in rows if row.status != "graded"]
+    problems = {row.student: [*row.flags, *(f"{test.name}: passed {test.passed}, trusted {test.trusted}"
+                                                 for test in row.tests if test.trusted is not test.passed)]
                 for row in rows}
     assert not any(problems.values()), {student: found for student, found in problems.items() if found}
 
@@ -327,7 +327,7 @@ def test_every_graded_task_has_a_hint_that_links_its_chapter_section_and_gives_n
         nbformat.read(path, as_version=4).cells, path.parent, str(path.relative_to(REPO)))]
     assert not problems, "\n".join(problems)
     # The check itself catches a missing hint, a dead anchor and a leaked solution line (no vacuous pass).
-    path = release.source_path("rmse_metric")
+    path = COURSE.source_notebook("rmse_metric")
     cells = nbformat.read(path, as_version=4).cells
     answer = next(index for index, cell in enumerate(cells) if "### BEGIN SOLUTION" in cell.source)
     solution = re.search(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cells[answer].source, re.S)[1]

@@ -20,7 +20,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from autograder import sandbox
+from autograder.sandbox import bwrap
 
 # what bwrap says in a Docker container that lacks user namespaces
 DOCKER_BWRAP_ERROR = ("bwrap: No permissions to creating new namespace, likely because the kernel does not allow "
@@ -36,7 +36,7 @@ NOT_IN_A_CONTAINER = ("/work", "/home", "/srv", "/mnt", "/media", "/opt", "/var/
 
 def available() -> str | None:
     """None when this machine can simulate a container (root, `unshare`, `mount`), else why not."""
-    if not sandbox.is_root():
+    if not bwrap.is_root():
         return "simulating a container needs root"
     missing = [tool for tool in ("unshare", "mount") if shutil.which(tool) is None]
     return f"{', '.join(missing)} not installed" if missing else None
@@ -67,9 +67,9 @@ def no_namespaces(command: list[str], binds: dict[Path, str] | None = None, cwd:
     binds = {Path(host): inside for host, inside in (binds or {}).items()}
     kept = [path for path in _hidden_but_needed() if path not in binds]  # this checkout and its venv
     binds.update({path: str(path) for path in kept})
-    sandbox.UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
-    sources = [sandbox.UID_LOCKS, *binds]
-    targets = [str(sandbox.UID_LOCKS), *binds.values()]
+    bwrap.UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    sources = [bwrap.UID_LOCKS, *binds]
+    targets = [str(bwrap.UID_LOCKS), *binds.values()]
     hidden = private_above_python()
     if hidden is not None:  # e.g. /root -> a tmpfs others may pass through, holding only /root/.pyenv
         sources.append(hidden[1])

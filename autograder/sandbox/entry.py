@@ -2,7 +2,7 @@
 
 The kernel starts as `python -c <this file's source> KERNEL COMMAND...`, as the kernel's own user. This
 process asks for SIGKILL when the process that started it ends (a change of user, as `setpriv` makes,
-clears the parent-death signal that kernel_launcher.py set), loads the filter, then becomes the kernel
+clears the parent-death signal that launcher.py set), loads the filter, then becomes the kernel
 (exec), so the kernel and everything it starts run under the filter, and no process can lift it. A denied call fails with EPERM, as if the kernel
 lacked the right: new namespaces (a user namespace above all, the first step of many escapes from
 a sandbox; `clone` with a namespace flag too), mounts, tracing or reading other processes, kernel
@@ -51,7 +51,7 @@ def build():
 def main(command: list[str]) -> None:
     """Die with the parent, load the filter into this process, then become `command`."""
     if not command:
-        sys.exit("usage: python sandbox_init.py COMMAND...")
+        sys.exit("usage: python entry.py COMMAND...")
     import ctypes
     import signal
 

@@ -1,8 +1,9 @@
-"""Start a Jupyter kernel under resource limits: `python kernel_launcher.py [options] -- KERNEL COMMAND`.
+"""Start a Jupyter kernel under resource limits: `python launcher.py [options] -- KERNEL COMMAND`.
 
-Run as a script by the grading worker (see execute.py): it sets the limits, records its process id
+Run by its path by the grading worker (see execute.py), in the environment the kernel gets (which, in
+the uid-only tier, has no PYTHONPATH: the package is found from this file's place): it sets the limits, records its process id
 (the kernel's process group, which its children share) so that the grader can stop them all, and then
-replaces itself with the kernel command, which is normally the sandbox (sandbox.py) around the kernel.
+replaces itself with the kernel command, which is normally the sandbox (bwrap.py, tiers.py) around the kernel.
 Limits are inherited through the sandbox by the kernel and everything it starts.
 
 With `--template SOCKET` the kernel is forked from the worker's kernel template instead (zygote.py):
@@ -12,7 +13,6 @@ and ends when it does). The template applies the limits in the kernel.
 """
 
 import argparse
-import functools
 import json
 import os
 import resource
@@ -20,91 +20,17 @@ import signal
 import socket
 import struct
 import sys
-from pathlib import Path
 
-# Variables of the grader that the student's kernel has no business seeing.
-PRIVATE_ENV = ("PYTHONPATH", "KDD_WORKER_LOG", "KDD_JOB", "KDD_GRADER_PID")
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+if __name__ == "__main__" and not __package__:  # run by its path: import its neighbours as the package's (PEP 366)
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    __package__ = "autograder.sandbox"
 
+from .cgroups import kernel_cgroups
+from .lifetime import die_with_parent
+from .names import CGROUP_FILE, KERNEL_CGROUP, PRIVATE_ENV, THREAD_VARIABLES
 
-PR_SET_PDEATHSIG = 1  # prctl option: the signal this process gets when the thread that started it ends
 HEAP_HEADROOM_MB = 128
-CGROUP_V2 = Path("/sys/fs/cgroup")
-CGROUP_V1 = Path("/sys/fs/cgroup/memory")
-CPU_PERIOD_US = 100_000  # the cpu controller's accounting period; a kernel gets `threads` periods per period
-
-
-def die_with_parent(parent: int) -> None:
-    """Get SIGKILL as soon as `parent` (the process that started this one) ends, even when it is killed;
-    end at once if it already has. The signal survives exec (bwrap, the kernel), not a change of user."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _join_cgroup(folder: Path, settings: dict[str, object], pid: int) -> bool:
-    """Create a cgroup, apply its settings and move process `pid` into it; False (and nothing left) if not."""
-    try:
-        folder.mkdir()
-        for setting, value in settings.items():
-            (folder / setting).write_text(str(value))
-        (folder / "cgroup.procs").write_text(str(pid))
-    except OSError as error:
-        print(f"kernel_launcher: no cgroup {folder} ({error})", file=sys.stderr)
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
-        return False
-    return True
-
-
-def kernel_cgroups(name: str, memory_bytes: int, processes: int, cores: int, pid: int = 0) -> list[Path]:
-    """Move this process (or `pid`) into new cgroups: all its memory (heap, shared memory, tmpfs files) limited to
-    `memory_bytes`, its processes and threads to `processes`, its CPU to `cores` cores (so that a fork
-    bomb slows down only itself). The memory cgroup is required: [] where it cannot be made (not root,
-    no memory controller, a read-only tree); the other two are added where their controller exists."""
-    pid = pid or os.getpid()
-    pids, cpu = {"pids.max": processes}, {"cpu.cfs_quota_us": cores * CPU_PERIOD_US,
-                                          "cpu.cfs_period_us": CPU_PERIOD_US}
-    controllers = CGROUP_V2 / "cgroup.controllers"
-    if controllers.exists() and "memory" in (available := controllers.read_text().split()):
-        settings: dict[str, object] = {"memory.max": memory_bytes, "memory.swap.max": 0}
-        if "pids" in available:
-            settings.update(pids)
-        if "cpu" in available:
-            settings["cpu.max"] = f"{cores * CPU_PERIOD_US} {CPU_PERIOD_US}"
-        return [CGROUP_V2 / name] if _join_cgroup(CGROUP_V2 / name, settings, pid) else []
-    if not (CGROUP_V1 / "memory.limit_in_bytes").exists():
-        return []
-    if not _join_cgroup(CGROUP_V1 / name, {"memory.limit_in_bytes": memory_bytes}, pid):
-        return []
-    optional = [(CGROUP_V1.parent / "pids" / name, pids), (CGROUP_V1.parent / "cpu" / name, cpu)]
-    return [CGROUP_V1 / name] + [folder for folder, settings in optional
-                                 if folder.parent.is_dir() and _join_cgroup(folder, settings, pid)]
-
-
-@functools.lru_cache(maxsize=1)
-def memory_cgroups_work() -> bool:
-    """Whether kernel_cgroups can work here (root, a memory controller, a writable cgroup tree)."""
-    if os.geteuid() != 0:
-        return False
-    probe = CGROUP_V2 if (CGROUP_V2 / "cgroup.controllers").exists() else CGROUP_V1
-    folder = probe / f"kdd-probe-{os.getpid()}"
-    try:
-        folder.mkdir()
-    except OSError:
-        return False
-    try:
-        names = ("memory.max",) if probe == CGROUP_V2 else ("memory.limit_in_bytes",)
-        return all((folder / name).exists() for name in names)
-    finally:
-        folder.rmdir()
+CPU_KILL_AFTER_SECONDS = 10  # SIGKILL this long after SIGXCPU (RLIMIT_CPU's hard limit)
 
 
 def main(argv: list[str]) -> None:
@@ -139,7 +65,7 @@ def main(argv: list[str]) -> None:
     if args.nproc:
         limits["RLIMIT_NPROC"] = (args.nproc, args.nproc)
     if args.cpu_seconds:  # SIGXCPU at the soft limit, SIGKILL a little later
-        limits["RLIMIT_CPU"] = (args.cpu_seconds, args.cpu_seconds + 10)
+        limits["RLIMIT_CPU"] = (args.cpu_seconds, args.cpu_seconds + CPU_KILL_AFTER_SECONDS)
     if args.template and forked(args, limits):
         return
     for name, value in limits.items():
@@ -162,11 +88,11 @@ def _write_pid(pidfile: str, pid: int) -> None:
 
 
 def _cgroups(args: argparse.Namespace, pid: int) -> None:
-    """Move `pid` into the kernel's cgroups; their paths go next to the pid file, for jobs.stop_kernel
+    """Move `pid` into the kernel's cgroups; their paths go next to the pid file, for cleanup.stop_kernel
     to empty and remove them."""
-    folders = kernel_cgroups(f"kdd-kernel-{pid}", args.memory_mb * 2**20, args.nproc or 2**22, args.threads, pid)
+    folders = kernel_cgroups(f"{KERNEL_CGROUP}{pid}", args.memory_mb * 2**20, args.nproc or 2**22, args.threads, pid)
     if folders:  # appended: a template that failed may have left one of a kernel that never started
-        with open(args.pidfile + ".cgroup", "a", encoding="utf-8") as handle:
+        with open(os.path.join(os.path.dirname(args.pidfile), CGROUP_FILE), "a", encoding="utf-8") as handle:
             handle.write("".join(f"{folder}\n" for folder in folders))
 
 
@@ -186,7 +112,7 @@ def forked(args: argparse.Namespace, limits: dict[str, tuple[int, int]]) -> bool
             conn.sendall(b"g")
             group = _sender(conn, b"r")  # PID 1 of the kernel's namespace, leader of its process group
         except (OSError, RuntimeError) as error:
-            print(f"kernel_launcher: the template did not start the kernel ({error}); starting it afresh",
+            print(f"launcher: the template did not start the kernel ({error}); starting it afresh",
                   file=sys.stderr)
             if child:
                 _signal_group(child, signal.SIGKILL, single=True)

@@ -1,6 +1,6 @@
 """Memory and process limits for a kernel that has no cgroup (grading without root).
 
-As root, kernel_launcher.py puts the kernel in a memory cgroup and gives its own user a process
+As root, launcher.py puts the kernel in a memory cgroup and gives its own user a process
 limit, and the Linux kernel enforces both. Without root neither exists: RLIMIT_DATA still caps the
 heap, but shared memory (`mmap`, `memfd`) and the socket folder are unlimited, and RLIMIT_NPROC
 would count all of the grader's user's processes. So a thread of the grader watches the kernel's

@@ -2,13 +2,13 @@
 
 `choose` takes the strongest tier that works here, and refuses when there is none:
 
-  bwrap   Linux namespaces through bubblewrap (sandbox.py): the kernel sees only what it needs, has
+  bwrap   Linux namespaces through bubblewrap (bwrap.py): the kernel sees only what it needs, has
           no network and a PID namespace of its own; as root, also a uid of its own.
   uid     root without namespaces (Gradescope's and most Docker containers, some CI runners): the
           kernel runs on the machine's own file system and network as an unprivileged uid of its own
           (`setpriv`: no groups, no capabilities, no_new_privs; the bwrap tier's seccomp filter), in a
           private, empty HOME and TMPDIR (its socket folder: a size-limited tmpfs where mounting
-          works), under the same limits (kernel_launcher.py; a uid of its own makes RLIMIT_NPROC the
+          works), under the same limits (launcher.py; a uid of its own makes RLIMIT_NPROC the
           kernel's own). Without a mount namespace only file permissions keep grader files out of
           reach, so before grading `protect` makes the grader's own folders private and checks, as
           that uid, that no grader file can be read or written; after each job `end_job` kills every
@@ -37,14 +37,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import sandbox
-from .intake import UsageError
+from . import bwrap
+from ..model import UsageError
+from .names import PR_SET_CHILD_SUBREAPER
 from .watchdog import processes_of
 
 SHARED_TEMP = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue", "/run/lock")  # folders every user may write
 SYSV_IPC = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}  # /proc/sysvipc/<kind> -> libc call that removes
 IPC_RMID = 0
-PR_SET_CHILD_SUBREAPER = 36
 _subreaper = False  # whether this process adopts (and so must reap) the orphans of its kernels
 
 
@@ -87,13 +87,13 @@ def uid_unavailable() -> str | None:
     """None when the uid-only tier works on this machine, else why not (checked once per process)."""
     if not sys.platform.startswith("linux"):
         return f"it needs Linux; this is {sys.platform}"
-    if not sandbox.is_root():
+    if not bwrap.is_root():
         return "it needs root (to give each kernel a uid of its own)"
     if shutil.which("setpriv") is None and not Path("/usr/bin/setpriv").exists():
         return "`setpriv` (util-linux) is not installed"
-    uid = sandbox.claim_uid()
+    uid = bwrap.claim_uid()
     try:  # the kernel's own start: the filter's process, already the uid, starts the kernel's Python
-        done = subprocess.run([*drop_to(uid), "--", *sandbox.filtered([sys.executable, "-c", "import ipykernel"])],
+        done = subprocess.run([*drop_to(uid), "--", *bwrap.filtered([sys.executable, "-c", "import ipykernel"])],
                               cwd="/", env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, capture_output=True,
                               text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as error:
@@ -111,7 +111,7 @@ def choose(unsafe: bool = False) -> Tier:
     """The strongest tier that works here (bwrap, then uid), UNSAFE when asked; refuses when none works."""
     if unsafe:
         return Tier.UNSAFE
-    no_bwrap = sandbox.unavailable()
+    no_bwrap = bwrap.unavailable()
     if no_bwrap is None:
         return Tier.BWRAP
     no_uid = uid_unavailable()
@@ -126,10 +126,10 @@ def choose(unsafe: bool = False) -> Tier:
 def describe(tier: Tier) -> str:
     """One line for logs and the summary: where student code runs, and what that does not stop."""
     if tier is Tier.BWRAP:
-        return sandbox.describe()
+        return bwrap.describe()
     if tier is Tier.UID:
         return (f"uid-only sandbox (no namespaces on this machine, so no bubblewrap): each kernel runs as a uid "
-                f"of its own from {sandbox.UID_BASE} (no groups, no capabilities, no_new_privs) in a private "
+                f"of its own from {bwrap.UID_BASE} (no groups, no capabilities, no_new_privs) in a private "
                 "folder, under the same limits, with the grader's files private to root, and every process of "
                 "that uid is killed after each job. The network is NOT cut in this tier: student code can "
                 "reach the network and this machine's services")
@@ -142,14 +142,14 @@ def describe(tier: Tier) -> str:
 def command(kernel: list[str], *, uid: int, home: Path, inherited: dict[str, str],
             env: dict[str, str] | None = None) -> tuple[list[str], dict[str, str]]:
     """The command and environment that run `kernel` as `uid` in `home` (its HOME, TMPDIR and working
-    folder), under the bwrap tier's seccomp filter (sandbox_init.py)."""
-    return [*drop_to(uid), "--pdeathsig", "KILL", "--", *sandbox.filtered(kernel)], environment(home, inherited, env)
+    folder), under the bwrap tier's seccomp filter (entry.py)."""
+    return [*drop_to(uid), "--pdeathsig", "KILL", "--", *bwrap.filtered(kernel)], environment(home, inherited, env)
 
 
 def environment(home: Path, inherited: dict[str, str], env: dict[str, str] | None = None) -> dict[str, str]:
     """A kernel's environment in this tier: `inherited` cut to the variables the bwrap tier passes, plus
     `env`, with `home` as its HOME and TMPDIR."""
-    clean = {name: inherited[name] for name in sandbox.ENV_KEEP if name in inherited}
+    clean = {name: inherited[name] for name in bwrap.ENV_KEEP if name in inherited}
     clean.update(env or {})
     clean.update(HOME=str(home), TMPDIR=str(home), USER="student", MPLCONFIGDIR=str(home / ".config" / "matplotlib"),
                  PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
@@ -159,7 +159,7 @@ def environment(home: Path, inherited: dict[str, str], env: dict[str, str] | Non
 def template_command(socket_path: Path) -> list[str]:
     """The command that starts the kernel template (zygote.py) in this tier: as root on the machine,
     killed with the worker that starts it; it drops to each kernel's uid itself."""
-    return [setpriv(), "--pdeathsig", "KILL", "--", sys.executable, str(sandbox.TEMPLATE), str(socket_path)]
+    return [setpriv(), "--pdeathsig", "KILL", "--", sys.executable, str(bwrap.TEMPLATE), str(socket_path)]
 
 
 def give_data(data_dir: Path | None, home: Path, uid: int) -> None:
@@ -213,7 +213,7 @@ def protect(own: list[Path], secret: list[Path]) -> None:
     for folder in own:
         if folder.is_dir():
             make_private(folder)
-    reachable = exposed(sandbox.claim_uid(), [*own, *secret])
+    reachable = exposed(bwrap.claim_uid(), [*own, *secret])
     if reachable:
         names = " ".join(str(path) for path in reachable)
         raise UsageError(f"student code would run here as an ordinary user of this machine (the uid-only sandbox: "
@@ -235,7 +235,7 @@ def become_subreaper() -> None:
 
 def end_job(uid: int) -> None:
     """Kill every process of `uid` and remove what it left in shared temporary folders and System V IPC."""
-    if not sandbox.UID_BASE <= uid < sandbox.UID_BASE + sandbox.UID_COUNT:
+    if not bwrap.UID_BASE <= uid < bwrap.UID_BASE + bwrap.UID_COUNT:
         raise ValueError(f"uid {uid} is not a sandbox uid: refusing to end its processes and remove its files")
     kill_user(uid)
     for top in dict.fromkeys([tempfile.gettempdir(), *SHARED_TEMP]):
@@ -246,7 +246,7 @@ def end_job(uid: int) -> None:
 def end_abandoned(uid: int) -> None:
     """`end_job`, unless another process holds `uid` now (its worker then cleans up before its next job)."""
     try:
-        handle = open(sandbox.UID_LOCKS / f"{uid}.lock", "a")
+        handle = open(bwrap.UID_LOCKS / f"{uid}.lock", "a")
     except OSError:
         return
     with handle:

@@ -5,8 +5,8 @@ interrupted, so nothing is scored. `LimitedExecute` keeps what finished instead:
 long is interrupted and scored 0, a dead kernel (memory limit, `os._exit`) or the notebook-wide time
 limit marks the remaining cells as not run, and nbgrader then scores the notebook as it stands.
 
-The kernel starts through `kernel_launcher.py` (limits, process group), which starts the sandbox
-(sandbox.py) around the kernel, or, in the uid-only tier (tiers.py), switches to the kernel's own
+The kernel starts through `launcher.py` (limits, process group), which starts the sandbox
+(bwrap.py) around the kernel, or, in the uid-only tier (tiers.py), switches to the kernel's own
 uid; the grader talks to it over Unix sockets in a private folder.
 """
 
@@ -26,26 +26,26 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Unicode, default
 
-from . import sandbox, tiers, watchdog
+from . import bwrap, tiers, watchdog
 from .channels import MAX_MESSAGE_BYTES, CappedKernelClient  # whole messages are capped there
-from .messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT, output_lost  # errors written here (shapes: there)
+from ..messages import KERNEL_DIED, NOT_RUN, OUTPUT_LOST, TIMEOUT, output_lost  # errors written here (shapes: there)
 
-LAUNCHER = str(Path(__file__).with_name("kernel_launcher.py"))
+LAUNCHER = str(Path(__file__).with_name("launcher.py"))
 IOPUB_TIMEOUT = "Timeout waiting for IOPub output"  # nbclient's words when a reply came but not all output
 
 
 class LimitedKernelManager(AsyncKernelManager):
-    """Starts the kernel as `[python, kernel_launcher.py, *launcher_args, --, bwrap ... --, kernel...]`.
+    """Starts the kernel as `[python, launcher.py, *launcher_args, --, bwrap ... --, kernel...]`.
 
     With `sandboxed`, the connection file and the kernel's sockets live in `ipc_dir` (transport "ipc"),
     the one host folder the sandbox shares with the grader.
     """
 
-    launcher_args = List(Unicode(), help="Options for kernel_launcher.py (limits, pid file).").tag(config=True)
+    launcher_args = List(Unicode(), help="Options for launcher.py (limits, pid file).").tag(config=True)
     sandboxed = Bool(True, help="Run the kernel in the bubblewrap sandbox.").tag(config=True)
     ipc_dir = Unicode("", help="Private folder for the connection file and sockets.").tag(config=True)
     data_dir = Unicode("", help="The course's data/ folder, read-only at /data in the sandbox.").tag(config=True)
-    uid = Integer(-1, help="The kernel's uid in the sandbox (sandbox.claim_uid).").tag(config=True)
+    uid = Integer(-1, help="The kernel's uid in the sandbox (bwrap.claim_uid).").tag(config=True)
     uid_only = Bool(False, help="The uid-only tier (tiers.py): no bwrap; the kernel runs as `uid`, with `ipc_dir` "
                                 "as its HOME and working folder.").tag(config=True)
     tmp_mb = Integer(256, help="Size of each of the sandbox's tmpfs folders (/tmp, /home/student).").tag(config=True)
@@ -80,7 +80,7 @@ class LimitedKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs) -> None:
         super().write_connection_file(**kwargs)
-        if self.sandboxed and self.ipc_dir and sandbox.is_root():  # the kernel's own user must read it
+        if self.sandboxed and self.ipc_dir and bwrap.is_root():  # the kernel's own user must read it
             os.chown(self.connection_file, self.uid, self.uid)
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
@@ -92,7 +92,7 @@ class LimitedKernelManager(AsyncKernelManager):
                                env=tiers.environment(Path(self.ipc_dir), dict(kw.get("env") or os.environ),
                                                      dict(self.kernel_env)))
             else:
-                request["env"] = sandbox.kernel_environment(dict(self.kernel_env))
+                request["env"] = bwrap.kernel_environment(dict(self.kernel_env))
             forked = ["--template", self.template, "--template-request", json.dumps(request)]
         if self.sandboxed and self.uid_only:
             kernel_cmd, kw["env"] = tiers.command(kernel_cmd, uid=self.uid, home=Path(self.ipc_dir),
@@ -100,7 +100,7 @@ class LimitedKernelManager(AsyncKernelManager):
                                                   env=dict(self.kernel_env))
             kw["cwd"] = self.ipc_dir
         elif self.sandboxed:
-            kernel_cmd = sandbox.command(kernel_cmd, ipc_dir=Path(self.ipc_dir) if self.ipc_dir else None,
+            kernel_cmd = bwrap.command(kernel_cmd, ipc_dir=Path(self.ipc_dir) if self.ipc_dir else None,
                                          data_dir=Path(self.data_dir) if self.data_dir else None, uid=self.uid,
                                          tmp_mb=self.tmp_mb, env=dict(self.kernel_env))
         command = [sys.executable, LAUNCHER, *self.launcher_args, *forked, "--", *kernel_cmd]

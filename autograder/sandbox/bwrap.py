@@ -27,8 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import names
+
 UID_BASE, UID_COUNT = 61000, 1000  # uids/gids for kernels when the grader is root (one per worker process)
-UID_LOCKS = Path(tempfile.gettempdir()) / "kdd-sandbox-uids"  # <uid>.lock, held (flock) by the worker using it
+UID_LOCKS = Path(tempfile.gettempdir()) / names.UID_LOCKS  # <uid>.lock, held (flock) by the worker using it
 HOME = "/home/student"
 TMP = "/tmp"
 SHM = "/dev/shm"  # inside the sandbox: HOME, TMP and SHM are private, size-limited tmpfs folders
@@ -41,9 +43,9 @@ ENV_KEEP = ("LANG", "LC_ALL", "KERAS_BACKEND", "KDD_OFFLINE", "TF_CPP_MIN_LOG_LE
             "OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "MKL_NUM_THREADS",
             "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED", "PYDEVD_DISABLE_FILE_VALIDATION", "JPY_PARENT_PID")
 
-SANDBOX_INIT = Path(__file__).with_name("sandbox_init.py")  # runs first in the sandbox: the seccomp filter
+ENTRY = Path(__file__).with_name("entry.py")  # runs first in the sandbox: the seccomp filter
 TEMPLATE = Path(__file__).with_name("zygote.py")  # the kernel template, bound read-only into its sandbox
-TEMPLATE_DIR = "/opt/kdd"  # where, with sandbox_init.py
+TEMPLATE_DIR = "/opt/kdd"  # where, with entry.py
 # what the template needs to give each kernel namespaces, mounts and its uid (it drops them all in the kernel)
 TEMPLATE_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 HOW_TO_INSTALL = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`; Fedora: `dnf install "
@@ -141,7 +143,7 @@ def template_command(socket_path: Path, *, ipc_dir: Path, data_dir: Path | None,
     args = [*_sandbox(ipc_dir=ipc_dir, data_dir=data_dir, tmp_mb=tmp_mb), *_setenv(kernel_environment(env)),
             "--cap-drop", "ALL", *[arg for cap in TEMPLATE_CAPABILITIES for arg in ("--cap-add", cap)],
             "--perms", "0755", "--dir", TEMPLATE_DIR]
-    for script in (TEMPLATE, SANDBOX_INIT):
+    for script in (TEMPLATE, ENTRY):
         args += ["--ro-bind", str(script), f"{TEMPLATE_DIR}/{script.name}"]
     return [*args, "--", sys.executable, f"{TEMPLATE_DIR}/{TEMPLATE.name}", str(socket_path)]
 
@@ -191,6 +193,6 @@ def _sandbox(*, ipc_dir: Path | None, data_dir: Path | None, tmp_mb: int) -> lis
 
 
 def filtered(kernel: list[str]) -> list[str]:
-    """`kernel`, started through sandbox_init.py (the seccomp filter), run from its source: the package
+    """`kernel`, started through entry.py (the seccomp filter), run from its source: the package
     is not visible in the sandbox."""
-    return [sys.executable, "-c", SANDBOX_INIT.read_text(encoding="utf-8"), *kernel]
+    return [sys.executable, "-c", ENTRY.read_text(encoding="utf-8"), *kernel]

@@ -1,12 +1,12 @@
 """The kernel template (a "zygote"): TensorFlow imported once per worker, each kernel forked from it.
 
 Importing TensorFlow, Keras and matplotlib costs about 5 s of CPU, about half of what grading a whole
-exercise costs. This process pays it once: it runs in a bubblewrap sandbox of its own (sandbox.py,
+exercise costs. This process pays it once: it runs in a bubblewrap sandbox of its own (bwrap.py,
 `template_command`), imports them, and then, for each kernel the grader asks for, forks a child that
 becomes that kernel. It never runs student code itself, and nothing a kernel does reaches it or the
 next kernel:
 
-  C  the forked child sends its pid to the grader's launcher (kernel_launcher.py, which moved it into
+  C  the forked child sends its pid to the grader's launcher (launcher.py, which moved it into
      the job's cgroups: all its memory, processes and CPU), waits for the go-ahead, then makes new
      mount, PID and IPC namespaces and forks
   R  PID 1 of the new namespace: fresh, size-limited tmpfs folders on /home/student, /tmp and
@@ -14,7 +14,7 @@ next kernel:
      exits, which ends every process of the namespace
   K  the kernel: the launcher's stdin, stdout and stderr, its limits (rlimits), the kernel's own uid
      with no groups, capabilities or way to gain any, the same seccomp filter as every sandboxed
-     kernel (sandbox_init.py), numpy's global random state drawn afresh, then ipykernel.
+     kernel (entry.py), numpy's global random state drawn afresh, then ipykernel.
 
 So a kernel has its own copy of every module (copy on write), its own files, System V and POSIX IPC
 objects and processes, all gone when its namespace ends; the template's memory is not dumpable (no
@@ -33,7 +33,7 @@ stdout and stderr as file descriptors; C answers one byte `f`, R one byte `r` (t
 their pids from the credentials the kernel attaches, SO_PASSCRED); the launcher sends `g` in between.
 
 This file imports nothing of the autograder package (it runs where the package is not visible) but
-sandbox_init.py, bound next to it.
+entry.py, bound next to it.
 """
 
 import ctypes
@@ -48,11 +48,11 @@ import struct
 import sys
 import traceback
 
-# sandbox_init too: in the uid-only tier its folder (the grader's package) is private to root
-PRELOAD = ("numpy", "tensorflow", "keras", "matplotlib.pyplot", "ipykernel.kernelapp", "pyseccomp", "sandbox_init")
+# entry.py too: in the uid-only tier its folder (the grader's package) is private to root
+PRELOAD = ("numpy", "tensorflow", "keras", "matplotlib.pyplot", "ipykernel.kernelapp", "pyseccomp", "entry")
 # what ipykernel sets in every kernel before the notebook can import matplotlib, which reads it on import
 MPLBACKEND = "module://matplotlib_inline.backend_inline"
-HOME, TMP, SHM = "/home/student", "/tmp", "/dev/shm"  # as in sandbox.py
+HOME, TMP, SHM = "/home/student", "/tmp", "/dev/shm"  # as in bwrap.py
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = (
     1, 2, 4, 8, 32, 4096, 8192, 16384, 1 << 18)
@@ -172,9 +172,9 @@ def become_kernel(request: dict, fds: list[int], reaper: int) -> None:
     import numpy
 
     numpy.random.seed()  # the template's state would be every kernel's: draw it afresh, as a new process does
-    import sandbox_init
+    import entry
 
-    sandbox_init.build().load()
+    entry.build().load()
     argv = request["argv"]
     module = argv.index("-m") + 1  # python -m ipykernel_launcher -f CONNECTION_FILE
     sys.argv = [argv[module], *argv[module + 1:]]

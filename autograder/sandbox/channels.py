@@ -27,7 +27,7 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from jupyter_client.session import DELIM
 from traitlets import Type
 
-from .messages import OUTPUT_LOST, output_lost
+from ..messages import OUTPUT_LOST, output_lost
 
 # The largest message the grader accepts from a kernel, all frames together (and ZeroMQ's limit per frame):
 # far above a cell's kept output (max_output_bytes) or a plot, far below what a kernel could send.
