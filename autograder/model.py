@@ -96,6 +96,7 @@ class Candidate:
 class TestResult:
     """One test of one graded notebook."""
 
+    __test__ = False  # a result, not a test class for pytest to collect
     name: str  # the test cell's grade id
     score: float
     max_score: float

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/grading.py [--assignment rmse_metric] [--rounds 2] [--copies 3]
 
 Submissions are student copies of one exercise: reference (every answer cell filled with the
-reference solution), wrong (the first known-wrong answer of tests/misconceptions/<assignment>.toml)
+reference solution), wrong (the first known-wrong answer of tests/exercises/misconceptions/<assignment>.toml)
 and blank (the student version as released). Every copy differs by one byte of metadata, so that no
 result can be reused from an identical notebook.
 
@@ -62,7 +62,7 @@ def submission(assignment: str, kind: str, copy: int) -> nbformat.NotebookNode:
             cell.source = "\n".join(line for line in lines if "### BEGIN SOLUTION" not in line
                                     and "### END SOLUTION" not in line)
         if kind == "wrong":
-            catalogue = tomllib.loads((ROOT / "tests" / "misconceptions" / f"{assignment}.toml").read_text())
+            catalogue = tomllib.loads((ROOT / "tests" / "exercises" / "misconceptions" / f"{assignment}.toml").read_text())
             for task, code in catalogue["wrong"][0]["answers"].items():
                 answer_cells(student)[f"{assignment}-{task}-answer"].source = code.strip()
     student.metadata["benchmark_copy"] = copy

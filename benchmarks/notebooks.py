@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/notebooks.py [--rounds N]
 
-Runs tests/run_alone.py with `.venv/bin/python` (requirements.txt: the website's versions) and with
+Runs tests/book/run_alone.py with `.venv/bin/python` (requirements.txt: the website's versions) and with
 `.venv-colab/bin/python` (requirements-colab.txt: Colab's), taking turns notebook by notebook so that
 whatever else the machine does slows both alike, and prints a Markdown table of the median seconds.
 Uses the MNIST subset (KDD_OFFLINE=1) like CI; Colab itself trains on the full data set on a GPU.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUNNER = ROOT / "tests" / "run_alone.py"
+RUNNER = ROOT / "tests" / "book" / "run_alone.py"
 ENVIRONMENTS = {"CI (requirements.txt)": ROOT / ".venv" / "bin" / "python",
                 "Colab (requirements-colab.txt)": ROOT / ".venv-colab" / "bin" / "python"}
 

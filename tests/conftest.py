@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository paths and the website, built once per test run."""
+"""Shared fixtures and hooks: the website, built once per test run; how tests are spread over processes;
+the `slow` marker's rule."""
 import os
 import subprocess
 import sys
@@ -6,10 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILD = ROOT / "_build"
+from tests import BUILD, ROOT
 
 # Tests never download anything: notebooks use the MNIST subset in data/ (see data/README.md).
 os.environ["KDD_OFFLINE"] = "1"
@@ -19,12 +18,17 @@ os.environ["KDD_OFFLINE"] = "1"
 # expensive session fixture, so that it is built once; every other test stays with its module, whose module
 # fixtures it shares. The attack suite's two batches are independent and get a group each; its uid-only tier
 # and Gradescope's containers share one: both make the course's solutions private while they grade
-# (test_autograder_attacks.private_course_sources) and must not overlap.
+# (autograder/test_attacks.private_course_sources) and must not overlap. Modules are named by their path
+# below tests/.
 SESSION_FIXTURES = {"site": "site", "exercise_grades": "exercise-grades"}
-ATTACKS_MODULE = "test_autograder_attacks.py"
-SEPARATE_MODULES = ("test_colab.py",)  # modules whose tests share nothing: each test is a group of its own
+ATTACKS_MODULE = "autograder/test_attacks.py"
+SEPARATE_MODULES = ("book/test_colab.py",)  # modules whose tests share nothing: each test is a group of its own
 # the groups that take minutes, longest first: they start first, so that none is left for the end of the run
 SLOW_GROUPS = ("attacks-uid-and-gradescope", "attacks-bwrap", "exercise-grades", "site")
+# The fast tier is `pytest -m "not slow"`: a test is slow when it uses one of these fixtures (each grades
+# notebooks, runs kernels or builds the site) or is marked `slow` where it is defined.
+SLOW_FIXTURES = {"site", "exercise_grades", "source_runs", "batch", "canvas", "gradescope", "without_namespaces",
+                 "hostile", "term", "run", "leavers"}
 
 
 def test_group(item: pytest.Item) -> str:
@@ -32,12 +36,13 @@ def test_group(item: pytest.Item) -> str:
     for fixture, group in SESSION_FIXTURES.items():
         if fixture in item.fixturenames:
             return group
-    if item.path.name == ATTACKS_MODULE:
+    module = item.path.relative_to(Path(__file__).parent).as_posix()
+    if module == ATTACKS_MODULE:
         tier = getattr(getattr(item, "callspec", None), "params", {}).get("run")
         return "attacks-bwrap" if str(tier) == "bwrap" else "attacks-uid-and-gradescope"
-    if item.path.name in SEPARATE_MODULES:
+    if module in SEPARATE_MODULES:
         return item.nodeid
-    return item.path.name
+    return module
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
@@ -45,27 +50,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     groups = {item: test_group(item) for item in items}
     for item, group in groups.items():
         item.add_marker(pytest.mark.xdist_group(group))
+        if SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
     rank = {group: index for index, group in enumerate(SLOW_GROUPS)}
     items.sort(key=lambda item: rank.get(groups[item], len(SLOW_GROUPS)))  # stable: modules stay together
-
-
-def toc_entries() -> list[dict]:
-    """Every entry of _toc.yml in reading order, each with its part caption."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    entries = [{"file": toc["root"], "part": None}]
-    for part in toc.get("parts", []):
-        for chapter in part["chapters"]:
-            entries.append({"file": chapter["file"], "part": part["caption"]})
-    return entries
-
-
-def source_of(entry_file: str) -> Path:
-    """The .ipynb or .md file behind a TOC entry."""
-    for suffix in (".ipynb", ".md"):
-        path = ROOT / (entry_file + suffix)
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"_toc.yml lists {entry_file!r} but neither {entry_file}.ipynb nor .md exists")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Tests of the graded exercises: one source each, student versions, the misconception catalogue graded."""

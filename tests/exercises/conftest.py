@@ -1,0 +1,18 @@
+"""The session fixture `exercise_grades`: the misconception catalogue, graded once per test run."""
+import os
+
+import pytest
+
+from tests.exercises.catalogue import Grades, grade_catalogue, needed_assignments, score_table
+
+
+@pytest.fixture(scope="session")
+def exercise_grades(request, tmp_path_factory) -> Grades:
+    """The planned notebooks of the assignments the selected tests need (normally every assignment),
+    graded once per test run (see the module docstring)."""
+    workers = int(os.environ.get("KDD_GRADING_WORKERS", "2"))
+    assignments = needed_assignments(request.session.items)
+    grades = grade_catalogue(tmp_path_factory.mktemp("exercise-grades"), assignments, workers=workers)
+    print(f"\ngraded {len(grades.outcome.rows)} notebooks in {grades.seconds:.0f} s with {workers} workers")
+    print(score_table(grades))
+    return grades
