@@ -454,7 +454,7 @@ def test_values_computed_for_another_submission_score_nothing(run, tmp_path):
     computed the reference values for it: a notebook that prints those values gets another seed."""
     if run.tier is not Tier.BWRAP:
         pytest.skip("the replay does not depend on the tier: it is graded once, after the bwrap tier's run")
-    from attacks import PROBE_REPLAY
+    from tests.autograder.attacks import PROBE_REPLAY
 
     from autograder import trusted
 
