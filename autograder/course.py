@@ -64,11 +64,7 @@ class Course:
     @cached_property
     def _directories(self) -> dict:
         """The CourseDirectory settings of the course's nbgrader config."""
-        if self.config_file is None:
-            return {}
-        from traitlets.config.loader import PyFileConfigLoader
-
-        return dict(PyFileConfigLoader(CONFIG_NAME, path=str(self.root)).load_config().get("CourseDirectory", {}))
+        return dict(_load(self.config_file).get("CourseDirectory", {})) if self.config_file else {}
 
     @cached_property
     def source_dir(self) -> Path:
@@ -176,11 +172,10 @@ def nbgrader_config(root: Path, assignment: str, *, config_file: Path | None = N
     """nbgrader's settings (a traitlets Config) for one assignment of a course folder laid out at `root`: the
     instructor's config file, if any, then this folder's layout, which always wins."""
     from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
 
     config = Config()
     if config_file is not None:
-        config.merge(PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config())
+        config.merge(_load(config_file))
     directory = config.CourseDirectory
     directory.root = str(root)
     directory.source_directory = source
@@ -189,3 +184,10 @@ def nbgrader_config(root: Path, assignment: str, *, config_file: Path | None = N
     if db_url is not None:
         directory.db_url = db_url
     return config
+
+
+def _load(config_file: Path):
+    """The instructor's nbgrader_config.py, as the traitlets Config it builds."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(config_file.name, path=str(config_file.parent)).load_config()

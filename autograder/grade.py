@@ -23,7 +23,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import identity, trusted
 from .archive import Archive
@@ -36,6 +36,9 @@ from .model import Candidate, Result, Row, Status, Submission, UsageError, lates
 from .progress import Progress, printable, summary
 from .sandbox import tiers
 from .sandbox.tiers import Tier
+
+if TYPE_CHECKING:
+    from .pool import Job
 
 GRADER_VERSION = "4"  # bump when a change to grading could change a score (invalidates cached results)
 
@@ -304,9 +307,7 @@ def _cached(path: Path) -> Result | None:
     """A result graded by an earlier run, if there is one that can be read."""
     try:
         return Result.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):  # unreadable: graded again, and written anew
+    except (OSError, ValueError, KeyError, TypeError):  # missing, or unreadable: graded (again) and written anew
         return None
 
 
@@ -325,8 +326,8 @@ def _template_cache(course: Course, out: Path) -> Path:
     return _state_dir(course, out) / "templates"
 
 
-def _result(job, reply: dict, out: Path) -> Result:
-    """Turn a worker's reply to a job (pool.Job) into a result; cache it when a submission was graded."""
+def _result(job: Job, reply: dict, out: Path) -> Result:
+    """Turn a worker's reply to a job into a result; cache it when a submission was graded."""
     from . import jobs, results
 
     context: JobContext = job.context

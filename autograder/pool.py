@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 
-
 @dataclass(frozen=True)
 class Workers:
     """How to start a worker and what to clean up after it."""

@@ -24,10 +24,7 @@ def remove_ipc_folder(workdir: Path) -> None:
         path = Path((workdir / IPC_FILE).read_text(encoding="utf-8").strip())
     except OSError:
         return
-    if path.name.startswith(IPC_FOLDER):
-        if os.path.ismount(path):
-            subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
-        shutil.rmtree(path, ignore_errors=True)
+    _unmount_and_remove(path, IPC_FOLDER)
     (workdir / IPC_FILE).unlink(missing_ok=True)
 
 
@@ -39,7 +36,12 @@ def template_prefix(worker: int) -> str:
 
 def remove_template_folder(path: Path) -> None:
     """Unmount and delete a kernel template's folder (its template and kernels have ended)."""
-    if path.name.startswith(TEMPLATE_FOLDER):
+    _unmount_and_remove(path, TEMPLATE_FOLDER)
+
+
+def _unmount_and_remove(path: Path, prefix: str) -> None:
+    """Unmount (it may be a tmpfs of its own) and delete a folder of the grader's, told by its name's prefix."""
+    if path.name.startswith(prefix):
         if os.path.ismount(path):
             subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
         shutil.rmtree(path, ignore_errors=True)

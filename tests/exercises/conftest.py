@@ -9,7 +9,7 @@ from tests.exercises.catalogue import Grades, grade_catalogue, needed_assignment
 @pytest.fixture(scope="session")
 def exercise_grades(request, tmp_path_factory) -> Grades:
     """The planned notebooks of the assignments the selected tests need (normally every assignment),
-    graded once per test run (see the module docstring)."""
+    graded once per test run (see catalogue.py)."""
     workers = int(os.environ.get("KDD_GRADING_WORKERS", "2"))
     assignments = needed_assignments(request.session.items)
     grades = grade_catalogue(tmp_path_factory.mktemp("exercise-grades"), assignments, workers=workers)
