@@ -12,7 +12,9 @@ from functools import cached_property
 from pathlib import Path
 
 CONFIG_NAME = "nbgrader_config.py"
+BOOK_CONFIG = "_config.yml"  # a course that is also a Jupyter Book: its html.baseurl is where the book is published
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+POINTS_SUFFIX = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s+points?\s*\)\s*$")  # "(2 points)" at a heading's end
 
 
 class CourseError(Exception):
@@ -25,6 +27,13 @@ class Test:
 
     grade_id: str
     points: float
+    heading: str = ""  # the last heading (## or deeper) since the test cell before ("Task 1: LossHistory (4 points)")
+    answers: tuple[str, ...] = ()  # grade ids of the answer cells since the test cell before
+
+    @property
+    def title(self) -> str:
+        """What learners read as the task's name: its heading without the points, else the grade id."""
+        return POINTS_SUFFIX.sub("", self.heading) or self.grade_id
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,37 @@ class Course:
     def release_dir(self) -> Path:
         """nbgrader's release folder: the student versions, generated from the sources."""
         return self.root / self._directories.get("release_directory", "release")
+
+    @cached_property
+    def site_url(self) -> str | None:
+        """Where the book is published: `html.baseurl` of the course's Jupyter Book config, if it sets one."""
+        path = self.root / BOOK_CONFIG
+        if not path.is_file():
+            return None
+        import yaml
+
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, yaml.YAMLError) as error:
+            raise CourseError(f"{path} is not readable YAML ({error}): fix it or remove it.") from error
+        html = config.get("html") if isinstance(config, dict) else None
+        url = html.get("baseurl") if isinstance(html, dict) else None
+        return str(url).rstrip("/") if url else None
+
+    def task_links(self, spec: AssignmentSpec) -> dict[str, str]:
+        """Grade id -> the address of its task's section on the book's page of the student version ({} when
+        the course names no address, or publishes no such page)."""
+        if not self.site_url:
+            return {}
+        from docutils.nodes import make_id  # the ids Sphinx gives the sections of a page
+
+        try:
+            page = self.release_notebook(spec.name).relative_to(self.root).with_suffix(".html").as_posix()
+        except ValueError:  # a release folder outside the course folder is not part of its book
+            return {}
+        # a heading with no Latin letters or digits (Korean, say) gets an id by number, which the link cannot know
+        return {test.grade_id: f"{self.site_url}/{page}#{anchor}" for test in spec.tests
+                if (anchor := make_id(test.heading))}
 
     def source_notebook(self, assignment: str) -> Path:
         return self.source_dir / assignment / f"{assignment}.ipynb"
@@ -149,14 +189,20 @@ def read_spec(folder: Path) -> AssignmentSpec:
     except (OSError, ValueError, KeyError) as error:
         raise CourseError(f"{notebook} is not a readable notebook ({error}): fix the source notebook.") from error
     tests, ids, graded, hidden, patterns = [], set(), set(), set(), []
+    heading, answers = "", []
     for cell in cells:
         meta = nbgrader_metadata(cell)
         source = "".join(cell.get("source", ""))
         if "grade_id" in meta:
             ids.add(meta["grade_id"])
+        if cell.get("cell_type") == "markdown":  # a task's heading comes after the test cell of the task before
+            heading = next(reversed(headings(source, min_level=2)), heading)  # level 1 names the notebook
+        if meta.get("solution") and not meta.get("grade"):
+            answers.append(meta["grade_id"])
         if meta.get("grade"):
-            tests.append(Test(meta["grade_id"], float(meta.get("points", 0))))
+            tests.append(Test(meta["grade_id"], float(meta.get("points", 0)), heading, tuple(answers)))
             patterns.append((meta["grade_id"], templates(source)))
+            heading, answers = "", []
         if meta.get("grade") or meta.get("solution"):
             graded.add(meta["grade_id"])
         for block in HIDDEN_BLOCK.findall(source):
@@ -165,6 +211,18 @@ def read_spec(folder: Path) -> AssignmentSpec:
         raise CourseError(f"{notebook} has no graded cells: mark its test cells with nbgrader points.")
     return AssignmentSpec(folder.name, folder, notebook, tuple(tests), frozenset(ids), frozenset(graded),
                           frozenset(hidden), folder_sha256(folder), tuple(patterns))
+
+
+def headings(markdown: str, min_level: int = 1) -> list[str]:
+    """The text of each heading of a Markdown cell (of `min_level` or deeper), as a reader sees it: code
+    marks and emphasis gone."""
+    from markdown_it import MarkdownIt  # a dependency of rich, hence of keras: wherever grading runs
+
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    return [" ".join("".join(child.content for child in inline.children or []
+                             if child.type in ("text", "code_inline")).split())
+            for token, inline in zip(tokens, tokens[1:])
+            if token.type == "heading_open" and int(token.tag[1:]) >= min_level]
 
 
 def nbgrader_config(root: Path, assignment: str, *, config_file: Path | None = None, db_url: str | None = None,

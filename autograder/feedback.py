@@ -1,7 +1,8 @@
 """Feedback pages: one self-contained HTML file per student and assignment.
 
-A page shows each test's name, points and message, nothing else from the notebook: no code, no
-outputs, no tracebacks (which can quote hidden tests). Every text is HTML-escaped and the page forbids
+A page shows each task's title (linked to its section of the book when the course names the book's
+address), points and message, nothing else from the notebook: no code, no outputs, no tracebacks
+(which can quote hidden tests). Every text is HTML-escaped and the page forbids
 scripts with a Content-Security-Policy, so nothing a student wrote can run in a reader's browser.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+from typing import Mapping
 
 from . import identity
 from .files import atomic_write, safe_component
@@ -31,8 +33,8 @@ def _points(value: float | None) -> str:
     return f"{value:g}"
 
 
-def render(row: Row) -> str:
-    """The feedback page for one grades.json row."""
+def render(row: Row, links: Mapping[str, str] | None = None) -> str:
+    """The feedback page for one grades.json row; `links`: grade id -> the address of its task's section."""
     title = f"{row.assignment}: feedback for {row.student}"
     parts = [
         "<!DOCTYPE html>",
@@ -45,11 +47,14 @@ def render(row: Row) -> str:
         parts.append(f"<p><strong>Score: {_points(row.score)} / {_points(row.max_score)}</strong></p>")
         if row.error:
             parts.append(f'<p class="note">{escape(row.error)}</p>')
-        parts.append("<table><thead><tr><th>Test</th><th>Points</th><th>Result</th><th>Message</th></tr></thead><tbody>")
+        parts.append("<table><thead><tr><th>Task</th><th>Points</th><th>Result</th><th>Message</th></tr></thead><tbody>")
         for test in row.tests:
             verdict = "passed" if test.passed else "failed"
+            name = escape(test.title or test.name)
+            if (links or {}).get(test.name):
+                name = f'<a href="{escape(links[test.name])}">{name}</a>'
             parts.append(
-                f"<tr><td><code>{escape(test.name)}</code></td>"
+                f"<tr><td>{name}</td>"
                 f'<td class="points">{_points(test.score)} / {_points(test.max_score)}</td>'
                 f'<td class="{verdict}">{verdict}</td><td>{escape(test.message)}</td></tr>')
         parts.append("</tbody></table>")
@@ -64,8 +69,9 @@ def render(row: Row) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write(rows: list[Row], folder: Path) -> list[Path]:
-    """Write `folder/<student>/<assignment>.html` for each row that names both; return the paths.
+def write(rows: list[Row], folder: Path, links: Mapping[str, Mapping[str, str]] | None = None) -> list[Path]:
+    """Write `folder/<student>/<assignment>.html` for each row that names both; return the paths. `links`:
+    assignment -> grade id -> the address of the task's section in the published book (Course.task_links).
 
     Student ids that look alike get folder names that differ (identity.folder_names), so no page
     overwrites another student's, even on a case-insensitive disk. A page an earlier run wrote under
@@ -77,7 +83,7 @@ def write(rows: list[Row], folder: Path) -> list[Path]:
         if not row.student or not row.assignment:
             continue
         path = folder / names[row.student] / f"{safe_component(row.assignment)}.html"
-        atomic_write(path, render(row))
+        atomic_write(path, render(row, (links or {}).get(row.assignment)))
         written.append(path)
     for page in set(folder.glob("*/*.html")) - set(written):
         page.unlink()

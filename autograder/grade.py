@@ -40,7 +40,7 @@ from .sandbox.tiers import Tier
 if TYPE_CHECKING:
     from .pool import Job
 
-GRADER_VERSION = "4"  # bump when a change to grading could change a score (invalidates cached results)
+GRADER_VERSION = "5"  # bump when a change to grading could change a score or a message (invalidates cached results)
 
 
 @dataclass
@@ -374,6 +374,8 @@ def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | Non
     tests, flags = result.tests, ()
     if current is not None:
         tests, flags = trusted.apply(_name(item), result.tests, result.trusted, current, _sha(item))
+    titles = {test.grade_id: test.title for test in spec.tests} if spec else {}
+    tests = [replace(test, title=titles.get(test.name, test.name)) for test in tests]
     return replace(row, status=Status.GRADED, tests=tuple(tests), flags=tuple(flags),
                    score=float(sum(test.score for test in tests)), error=result.error)
 
@@ -388,4 +390,5 @@ def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: C
     # one page per student and assignment: the chosen submission, else the latest rejected file
     pages = latest(outcome.rows, group=lambda row: (row.student, row.assignment),
                    order=lambda row: (row.chosen, row.order))
-    outcome.feedback = feedback.write(list(pages.values()), out / "feedback")
+    outcome.feedback = feedback.write(list(pages.values()), out / "feedback",
+                                      links={name: course.task_links(spec) for name, spec in specs.items()})

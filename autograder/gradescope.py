@@ -108,7 +108,7 @@ def results_json(rows: list[Row], seconds: float) -> dict:
     if chosen and chosen[0].status is Status.GRADED:
         row = chosen[0]
         result["score"] = row.score
-        result["tests"] = [{"name": test.name, "number": str(index), "score": test.score,
+        result["tests"] = [{"name": test.title or test.name, "number": str(index), "score": test.score,
                             "max_score": test.max_score, "status": "passed" if test.passed else "failed",
                             "output": test.message, "visibility": "visible"}
                            for index, test in enumerate(row.tests, start=1)]

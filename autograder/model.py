@@ -103,12 +103,15 @@ class TestResult:
     passed: bool
     message: str  # what the learner may see (results.py)
     trusted: bool | None = None  # the trusted check's verdict; None: not checked
+    title: str = ""  # the task's name for learners (course.Test.title)
 
-    def to_json(self, with_trusted: bool = True) -> dict:
+    def to_json(self, cached: bool = False) -> dict:
+        """grades.json's form; `cached`: the result cache's, without what grading adds later (the trusted
+        check's verdict, the title from the current source)."""
         data = {"name": self.name, "score": self.score, "max_score": self.max_score, "passed": self.passed,
                 "message": self.message}
-        if with_trusted:
-            data["trusted"] = self.trusted
+        if not cached:
+            data.update(trusted=self.trusted, title=self.title)
         return data
 
     @classmethod
@@ -134,7 +137,7 @@ class Result:
 
     def to_json(self) -> dict:
         """The form cached in results/<key>.json."""
-        return {"status": self.status.value, "tests": [test.to_json(with_trusted=False) for test in self.tests],
+        return {"status": self.status.value, "tests": [test.to_json(cached=True) for test in self.tests],
                 "error": self.error, "seconds": self.seconds, "trusted": self.trusted}
 
     @classmethod

@@ -6,6 +6,9 @@ it decide everything nbgrader needs, so nobody edits nbgrader's JSON by hand:
 * A graded test cell starts with the line ``# Test <task> (<N> points)``. It becomes the grade cell
   ``<assignment>-<task>`` worth N points. Its visible checks come first; hidden checks sit between
   ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``.
+* The task's title, which feedback pages and Gradescope show, is the last heading of level 2 or deeper
+  between the test cell before and its own, without its points: ``## Task 1: one batch (2 points)``
+  gives "Task 1: one batch" (a task without one is named by its grade id).
 * The answer cell of that task is the cell right before it and holds ``### BEGIN SOLUTION`` ...
   ``### END SOLUTION``. It becomes the autograded answer cell ``<assignment>-<task>-answer``.
 * Every other cell is locked (read-only) with the grade id ``<assignment>-locked-<n>``, n its position:

@@ -21,6 +21,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MAX_MESSAGE = 500
 MAX_EVALUE = 2**20  # characters of an error's message read (what is shown comes from its first few thousand)
 WITHHELD = "(the message is not shown because it quotes hidden test code)"
+STUB = "raise NotImplementedError()"  # the line nbgrader puts in each answer cell of the student version
+NOT_ANSWERED = ("Not answered yet: the answer cell of this task still raises NotImplementedError. Replace the "
+                "line raise NotImplementedError() with your code, run that cell, then its test cell.")
 
 
 def collect(workdir: Path, spec: AssignmentSpec, nonces: tuple[str, ...] | list[str] = ()
@@ -46,11 +49,26 @@ def collect(workdir: Path, spec: AssignmentSpec, nonces: tuple[str, ...] | list[
         score, max_score = scores.get(test.grade_id, (None, test.points))
         score = 0.0 if score is None else float(score)
         cell = by_id.get(test.grade_id, {"outputs": []})
-        tests.append(TestResult(test.grade_id, score, max_score, passed=score >= max_score,
-                                message=message(cell, spec.hidden_lines, passed=score >= max_score,
-                                                patterns=spec.message_patterns(test.grade_id))))
+        passed = score >= max_score
+        if not passed and any(_unanswered(by_id.get(answer)) for answer in test.answers):
+            text = NOT_ANSWERED  # what the test says then (often a NameError) would send the learner elsewhere
+        else:
+            text = message(cell, spec.hidden_lines, passed=passed, patterns=spec.message_patterns(test.grade_id))
+        tests.append(TestResult(test.grade_id, score, max_score, passed=passed, message=text))
     own_cells = [cell for cell in cells if trusted.METADATA not in cell.get("metadata", {})]
     return tests, limit_note(own_cells), [trusted.observations(executed, nonce) for nonce in nonces]
+
+
+def _unanswered(cell: dict | None) -> bool:
+    """Whether an executed answer cell still holds the stub line (a stub inside a method raises only when the
+    test calls it), or raised NotImplementedError."""
+    if not isinstance(cell, dict):
+        return False
+    source = trusted.output_text(cell.get("source"))
+    outputs = cell.get("outputs") if isinstance(cell.get("outputs"), list) else []
+    raised = [output.get("ename") for output in outputs if isinstance(output, dict)
+              and output.get("output_type") == "error"]
+    return any(line.strip() == STUB for line in source.splitlines()) or "NotImplementedError" in raised
 
 
 def _clean(text: str, hidden: frozenset[str]) -> str:

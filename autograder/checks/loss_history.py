@@ -45,10 +45,18 @@ def check_callback(rng, ns):
 
     saved, open_counts, savefig = [], [], matplotlib.figure.Figure.savefig
 
+    def listing():
+        return {path.name: (path.stat().st_mtime_ns, path.stat().st_size) for path in Path.cwd().iterdir()}
+
     def recording_savefig(figure, fname, *args, **kwargs):
-        saved.append({"file": Path(str(fname)).name, **_figure(figure)})
+        # judged by the file that lands on disk, as a learner would judge it: savefig("plot_at_epoch_0") writes
+        # plot_at_epoch_0.png too (matplotlib adds the format's extension), so it is as good as the reference
+        before, shown = listing(), _figure(figure)
+        returned = savefig(figure, fname, *args, **kwargs)
+        written = sorted(name for name, stamp in listing().items() if before.get(name) != stamp)
+        saved.append({"files": written, **shown})
         open_counts.append(len(plt.get_fignums()))
-        return savefig(figure, fname, *args, **kwargs)
+        return returned
 
     folder, workdir = Path.cwd(), tempfile.mkdtemp()
     open_before = set(plt.get_fignums())

@@ -69,8 +69,6 @@ def check_in_fit(rng, ns):
 
 
 def check_sample_weight(rng, ns):
-    import keras
-
     num_classes, seen = int(rng.integers(2, 10)), {}
     metric = ns["RootMeanSquaredError"]()
     for index, size in enumerate(rng.choice(np.arange(2, 40), size=3, replace=False)):

@@ -21,7 +21,7 @@ import pytest
 
 from tests.autograder.fixtures import make_course, notebook, reference, write
 
-from autograder import bounded, messages, trusted
+from autograder import messages, trusted
 from autograder.sandbox import channels
 from autograder.archive import Archive
 from autograder.course import Course

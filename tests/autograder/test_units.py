@@ -157,3 +157,61 @@ def test_grading_runs_started_at_once_share_one_private_secret(tmp_path):
     assert len(set(keys)) == 1, f"{len(set(keys))} different secrets were used by {runs} runs"
     assert (state / "trusted-secret").stat().st_mode & 0o777 == 0o600
     assert [path.name for path in state.iterdir()] == ["trusted-secret"], "temporary files were left"
+
+
+def test_task_titles_come_from_the_heading_above_each_test_cell(tmp_path):
+    from autograder.course import read_spec
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    cell = lambda kind, source, **meta: {"cell_type": kind, "metadata": {"nbgrader": meta} if meta else {},
+                                         "source": source, **({"outputs": []} if kind == "code" else {})}
+    cells = [cell("markdown", "# Demo\n\n## Task 1: `fit()` and *more* (2 points)\n\n```python\n# not a heading\n```"),
+             cell("markdown", "Intro\n\n# Part 2"),  # a level-1 heading names the notebook or a part, not a task
+             cell("code", "x = 1", grade_id="demo-a-answer", solution=True, grade=False),
+             cell("code", "assert x", grade_id="demo-a", grade=True, points=2, solution=False),
+             cell("code", "y = 1", grade_id="demo-b-answer", solution=True, grade=False),
+             cell("code", "assert y", grade_id="demo-b", grade=True, points=1, solution=False)]
+    (folder / "demo.ipynb").write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                                   "nbformat_minor": 5}), encoding="utf-8")
+    first, second = read_spec(folder).tests
+    assert (first.title, first.answers) == ("Task 1: fit() and more", ("demo-a-answer",))
+    # a task without a heading of its own (none since the test before) is named by its grade id
+    assert (second.title, second.answers) == ("demo-b", ("demo-b-answer",))
+
+
+def test_feedback_page_links_each_task_by_its_title_and_escapes_everything():
+    from autograder.feedback import render
+    from autograder.model import Row, Status, TestResult
+
+    tests = (TestResult("demo-a", 2.0, 2.0, True, "", title="Task 1: <b>bold</b>"),
+             TestResult("demo-b", 0.0, 1.0, False, "NameError: x", title="Task 2: plain"))
+    row = Row("학생", "demo", "demo.ipynb", "ab" * 32, Status.GRADED, 2.0, 3.0, tests=tests)
+    page = render(row, {"demo-a": "https://book.example/demo.html#task-1?a=1&b=<2>"})
+    link = '<a href="https://book.example/demo.html#task-1?a=1&amp;b=&lt;2&gt;">Task 1: &lt;b&gt;bold&lt;/b&gt;</a>'
+    assert link in page
+    assert "<td>Task 2: plain</td>" in page and "demo-a" not in page and "demo-b" not in page
+
+
+def test_gradescope_names_each_test_by_its_task_title():
+    from autograder.gradescope import results_json
+    from autograder.model import Row, Status, TestResult
+
+    tests = (TestResult("demo-a", 2.0, 2.0, True, "", title="Task 1: add"), TestResult("demo-b", 0.0, 1.0, False, "no"))
+    row = Row("s", "demo", "demo.ipynb", "ab" * 32, Status.GRADED, 2.0, 3.0, tests=tests, chosen=True)
+    assert [test["name"] for test in results_json([row], seconds=1)["tests"]] == ["Task 1: add", "demo-b"]
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ({"source": "class A:\n    # YOUR CODE HERE\n    raise NotImplementedError()", "outputs": []}, True),
+    ({"source": "pass", "outputs": [{"output_type": "error", "ename": "NotImplementedError"}]}, True),
+    ({"source": "x = 1", "outputs": [{"output_type": "error", "ename": "NameError"}]}, False),
+    ({"source": "raise NotImplementedError('my own reason')", "outputs": []}, False),
+    ({"source": ["raise NotImplementedError()"], "outputs": "not a list"}, True),  # hostile shapes never raise
+    ({"source": 5, "outputs": [None, 3, {"output_type": "error"}]}, False),
+    (None, False),
+])
+def test_an_answer_cell_that_still_holds_the_stub_or_raises_it_is_not_answered(answer, expected):
+    from autograder.results import _unanswered
+
+    assert _unanswered(answer) is expected

@@ -129,3 +129,21 @@ def test_pages_show_no_build_machine_paths(site):
         if found:
             leaks[entry["file"]] = sorted(set(found))[:5]
     assert not leaks, f"pages that show paths of the machine that built them: {leaks}"
+
+
+@pytest.mark.site
+def test_feedback_links_land_on_each_task_of_the_built_exercise_page(site):
+    """The autograder's feedback pages link each task to its section of the published book
+    (Course.task_links, from html.baseurl): each link's page is built and has that section."""
+    from autograder.course import Course
+
+    course = Course(ROOT)
+    assert course.site_url, "_config.yml sets no html.baseurl: feedback pages would link no task"
+    checked = 0
+    for assignment in course.assignments():
+        for grade_id, url in course.task_links(course.spec(assignment)).items():
+            page, anchor = url.removeprefix(course.site_url + "/").split("#")
+            ids = set(re.findall(r'\bid="([^"]+)"', (site / page).read_text(encoding="utf-8")))
+            assert anchor in ids, f"{grade_id}: {url} names no section of {page} (its ids: {sorted(ids)[:20]})"
+            checked += 1
+    assert checked >= len(course.assignments()), "no task links were checked"

@@ -111,6 +111,28 @@ def test_each_answer_cell_defines_its_contract_name(assignment):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_a_test_run_before_its_task_is_answered_says_so(assignment):
+    """A learner who runs a test cell while the answer cell above still raises NotImplementedError reads that the
+    task is not answered yet, not the NameError of some later line: each task whose answer defines a name first
+    opens its test with a check of that name (tasks that extend an earlier task's class find it defined)."""
+    spec, defined = COURSE.spec(assignment), set()
+    cells = {meta["grade_id"]: cell for cell, meta in nbgrader_cells(student(assignment))}
+    for test in spec.tests:
+        task = test.grade_id.removeprefix(f"{assignment}-")
+        name = CONTRACT_NAMES[assignment][task]
+        if name in defined:
+            continue
+        defined.add(name)
+        first = ast.parse(cells[test.grade_id].source).body[0]
+        with pytest.raises(AssertionError) as raised:
+            exec(compile(ast.Module([first], []), test.grade_id, "exec"), {})  # nothing answered: no name defined
+        number = test.title.split(":")[0]
+        assert str(raised.value).startswith(f"{number} is not answered yet: {name} is not defined"), (
+            f"{test.grade_id}: its first statement says {raised.value!r}")
+        exec(compile(ast.Module([first], []), test.grade_id, "exec"), {name: object()})  # answered: it passes
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_student_version_has_stubs_and_no_solutions_or_hidden_tests(assignment):
     text = COURSE.release_notebook(assignment).read_text(encoding="utf-8")
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):

@@ -3,15 +3,18 @@
 The notebooks are those of the session fixture `exercise_grades` (catalogue.py: the catalogue,
 the reference answers and the blank student version of every assignment, in one `grade` run with two
 workers). The reference answers, in files renamed the way Colab renames downloads, must score full
-marks; a student version as released must score zero, with the visible tests' advice as feedback.
+marks; a student version as released must score zero, each task "not answered yet"; feedback pages name
+each task by its heading and link it.
 """
 
 from __future__ import annotations
 
+import html
+
 import pytest
 
-
-from tests.exercises.catalogue import ASSIGNMENTS, COLAB_NAMES
+from autograder.results import NOT_ANSWERED
+from tests.exercises.catalogue import ASSIGNMENTS, COLAB_NAMES, COURSE
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -25,8 +28,23 @@ def test_reference_solution_downloaded_from_colab_gets_full_marks(exercise_grade
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_released_student_version_scores_zero_with_advice(exercise_grades, assignment):
+def test_released_student_version_scores_zero_and_every_task_says_not_answered_yet(exercise_grades, assignment):
     row = exercise_grades.of(assignment, "blank").row
     assert row.score == 0 and row.max_score > 0, row
-    assert all(test.message for test in row.tests), "every failed test must say something to the student"
+    # not what the test happens to raise first (a NameError sends the learner to __init__): the task is not done
+    assert [test.message for test in row.tests] == [NOT_ANSWERED] * len(row.tests), row.tests
     assert not any(test.trusted for test in row.tests) and not row.flags, (row.tests, row.flags)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_feedback_names_each_task_by_its_heading_and_links_its_section(exercise_grades, assignment):
+    row = exercise_grades.of(assignment, "reference").row
+    spec = COURSE.spec(assignment)
+    assert [test.title for test in row.tests] == [test.title for test in spec.tests]
+    assert all(test.title.startswith("Task ") and "points" not in test.title for test in row.tests), row.tests
+    page = (exercise_grades.outcome.out / "feedback" / "reference" / f"{assignment}.html").read_text(encoding="utf-8")
+    links = COURSE.task_links(spec)
+    assert len(links) == len(spec.tests), links
+    for test in spec.tests:
+        assert f'<a href="{html.escape(links[test.grade_id])}">{html.escape(test.title)}</a>' in page, test
+        assert test.grade_id not in page, f"the page shows the raw grade id {test.grade_id}"
