@@ -2,7 +2,8 @@
 
 `build` writes a zip with `setup.sh` (installs Python packages at the versions of requirements.txt),
 `run_autograder` (grades one submission), this package, the assignment's source folder, the course
-config and data/. Gradescope unpacks it into /autograder/source and runs run_autograder once per
+config, data/ and the links to each task's section of the book (when the course names its address).
+Gradescope unpacks it into /autograder/source and runs run_autograder once per
 submission, in a fresh container, with the student's files in /autograder/submission; it reads
 /autograder/results/results.json. `python -m autograder.gradescope --root DIR --assignment A` is that
 run; AUTOGRADER_ROOT (default /autograder) and AUTOGRADER_PYTHON change the paths for a local test.
@@ -23,6 +24,7 @@ from .model import Row, Status, UsageError
 
 PACKAGE = Path(__file__).resolve().parent
 NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib", "pyseccomp")  # what grading the exercises imports
+TASK_LINKS = "task_links.json"  # in the bundle's course folder: grade id -> the task's section in the book
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entry times, so the same inputs give the same bundle
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -79,6 +81,8 @@ def build(course: Course, assignment: str, out: Path) -> Path:
         files[f"autograder/{path.relative_to(PACKAGE).as_posix()}"] = (path.read_bytes(), 0o644)
     if course.config_file is not None:
         files["course/nbgrader_config.py"] = (course.config_file.read_bytes(), 0o644)
+    if links := course.task_links(spec):  # computed here: the container has neither the book's config nor docutils
+        files[f"course/{TASK_LINKS}"] = (json.dumps(links, indent=1, sort_keys=True).encode(), 0o644)
     source_name = course.source_dir.name
     for folder, prefix in ((spec.folder, f"course/{source_name}/{assignment}"), (course.root / "data", "course/data")):
         if folder.is_dir():
@@ -98,8 +102,8 @@ def build(course: Course, assignment: str, out: Path) -> Path:
     return out
 
 
-def results_json(rows: list[Row], seconds: float) -> dict:
-    """Gradescope's results.json for the rows of one submission."""
+def results_json(rows: list[Row], seconds: float, links: dict[str, str] | None = None) -> dict:
+    """Gradescope's results.json for the rows of one submission; `links`: grade id -> its task's section."""
     chosen = [row for row in rows if row.chosen]
     rejected = [row for row in rows if row.status is Status.REJECTED]
     notes = [row.error or "" for row in rejected]
@@ -110,7 +114,7 @@ def results_json(rows: list[Row], seconds: float) -> dict:
         result["score"] = row.score
         result["tests"] = [{"name": test.title or test.name, "number": str(index), "score": test.score,
                             "max_score": test.max_score, "status": "passed" if test.passed else "failed",
-                            "output": test.message, "visibility": "visible"}
+                            "output": _output(test.message, (links or {}).get(test.name)), "visibility": "visible"}
                            for index, test in enumerate(row.tests, start=1)]
         if row.error:
             notes.insert(0, row.error)
@@ -122,6 +126,18 @@ def results_json(rows: list[Row], seconds: float) -> dict:
                      "Download .ipynb and upload that file.")
     result["output"] = "\n".join(notes)
     return result
+
+
+def _output(message: str, url: str | None) -> str:
+    """A test's text on Gradescope: its message, then where the book states the task (plain text: a message
+    is the student's code's, so it is never rendered as Markdown or HTML)."""
+    return "\n\n".join(filter(None, [message, f"The task in the book: {url}" if url else ""]))
+
+
+def _links(course_folder: Path) -> dict[str, str]:
+    """The task links `build` bundled ({} when the course names no book address)."""
+    path = course_folder / TASK_LINKS
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def run(root: Path, assignment: str) -> dict:
@@ -146,10 +162,10 @@ def run(root: Path, assignment: str) -> dict:
         # stdout reaches the instructor, not the student
         print(f"{'' if tier is tiers.Tier.BWRAP else 'WARNING: '}Sandbox tier '{tier}': {tiers.describe(tier)}.")
         # one submission per fresh container: no reference values for later submissions (spare_seeds)
-        outcome = grade([root / "submission"], root / "graded", course=Course(root / "source" / "course"),
-                        assignment=assignment, student="submission", workers=1, stream=sys.stdout, tier=tier,
-                        spare_seeds=False)
-        result = results_json(outcome.rows, time.monotonic() - started)
+        course = root / "source" / "course"
+        outcome = grade([root / "submission"], root / "graded", course=Course(course), assignment=assignment,
+                        student="submission", workers=1, stream=sys.stdout, tier=tier, spare_seeds=False)
+        result = results_json(outcome.rows, time.monotonic() - started, _links(course))
         print(outcome.summary())
     except UsageError as error:  # e.g. no sandbox tier works in this container: nothing was graded
         print(f"ERROR: {error}")

@@ -83,6 +83,11 @@ def test_bundle_carries_the_whole_package_with_its_trusted_checks(tmp_path):
 
     check = trusted.load("rmse_metric", tmp_path / "source" / "autograder" / "checks")
     assert check is not None and check.tasks, "the bundled package has no trusted check for rmse_metric"
+    # Gradescope's results link each task to the book, as feedback pages do: the links travel in the bundle
+    from autograder.gradescope import _links
+
+    links = _links(tmp_path / "source" / "course")
+    assert links == Course(ROOT).task_links(Course(ROOT).spec("rmse_metric")) and len(links) == 4, links
 
 
 def test_setup_installs_bubblewrap_and_setpriv(gradescope):

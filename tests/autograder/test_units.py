@@ -199,7 +199,10 @@ def test_gradescope_names_each_test_by_its_task_title():
 
     tests = (TestResult("demo-a", 2.0, 2.0, True, "", title="Task 1: add"), TestResult("demo-b", 0.0, 1.0, False, "no"))
     row = Row("s", "demo", "demo.ipynb", "ab" * 32, Status.GRADED, 2.0, 3.0, tests=tests, chosen=True)
-    assert [test["name"] for test in results_json([row], seconds=1)["tests"]] == ["Task 1: add", "demo-b"]
+    results = results_json([row], seconds=1, links={"demo-b": "https://book.example/demo.html#task-2"})
+    assert [test["name"] for test in results["tests"]] == ["Task 1: add", "demo-b"]
+    assert [test["output"] for test in results["tests"]] == [
+        "", "no\n\nThe task in the book: https://book.example/demo.html#task-2"]
 
 
 @pytest.mark.parametrize("answer, expected", [
