@@ -3,7 +3,8 @@
 Every attack in tests/autograder/attacks.py is a student notebook built from a released exercise. All of them,
 plus the blank exercise and an innocent "victim" submission, are graded in ONE run of the command
 instructors use (a module fixture), once in each sandbox tier (tiers.py): bubblewrap, and uid-only in
-a container whose bwrap cannot create namespaces (tests/autograder/container.py). No attack may
+a container whose bwrap cannot create namespaces (tests/autograder/container.py); the uid-only run
+leaves out the attacks that only edit cells and metadata (CELL_EDITS: they run no code of their own). No attack may
 score above the blank notebook, stop the batch, reach the grader's files, other submissions or the
 solutions, or leave a process behind; in the bwrap tier none may reach the network either (the
 uid-only tier cannot cut it, and says so). Last, one attack of each kind (file thief, result forgers,
@@ -39,7 +40,7 @@ from tests.autograder.fixtures import Descendants
 from tests import ROOT
 
 from autograder.sandbox import bwrap
-from autograder.course import read_spec
+from autograder.course import Course, read_spec
 from autograder.limits import Limits
 from autograder.sandbox.tiers import Tier
 
@@ -56,6 +57,25 @@ SPEC = read_spec(ROOT / "solutions" / ASSIGNMENT)
 # their modes after it.
 PRIVATE_FOR_UID_TIER = (ROOT / "solutions", ROOT / "autograder" / "checks")
 MARKERS_INSIDE = f"{container.TMP}/kdd-attack-markers"  # in a container: a folder any process may write
+
+
+# Attacks that only edit cells and their nbgrader metadata run no code of their own in the kernel (its cells are
+# the blank exercise's): intake and nbgrader undo them, the same code whatever sandbox the kernel has. The bwrap
+# batch grades them; the uid-only batch spends its kernels on what a sandbox tier must stop. (A kernelspec of
+# the student's choosing is about how a kernel starts, which each tier does its own way: every tier grades it.)
+CELL_EDITS = frozenset(name for name, attack in ATTACKS.items() if attack.edit and not attack.answers) - {
+    "other_kernelspec"}
+
+
+def attacks_of(tier: Tier) -> list[str]:
+    """The attacks the batch of a tier grades."""
+    return [name for name in ATTACKS if tier is Tier.BWRAP or name not in CELL_EDITS]
+
+
+def graded_in(run, name: str) -> None:
+    """Skip a test of an attack that this tier's batch does not grade."""
+    if name not in attacks_of(run.tier):
+        pytest.skip("an attack that only edits cells and metadata is graded in the bwrap batch only (CELL_EDITS)")
 
 
 def student_of(name: str) -> str:
@@ -218,7 +238,7 @@ def run(request, tmp_path_factory) -> Run:
               "@HOSTS@": repr(listener.hosts()), "@ABSTRACT@": listener.abstract_name,
               "@MARKERS@": MARKERS_INSIDE if tier is Tier.UID else str(markers),
               "@OUT@": str(out.resolve()), "@REPO@": str(ROOT), "@LIMIT_MB@": str(MEMORY_MB)}
-    notebooks = {student_of(name): notebook_for(name, params) for name in ATTACKS}
+    notebooks = {student_of(name): notebook_for(name, params) for name in attacks_of(tier)}
     notebooks[BLANK] = json.loads((ROOT / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8"))
     notebooks[VICTIM] = victim_notebook()
     for student, nb in notebooks.items():
@@ -250,7 +270,7 @@ def test_the_batch_finishes_and_reports_every_submission(run):
     assert run.result.returncode in (0, 1), (
         f"`grade` exited with {run.result.returncode}:\n{run.result.stdout[-3000:]}\n{run.result.stderr[-3000:]}")
     students = sorted(row["student"] for row in run.rows)
-    expected = sorted([student_of(name) for name in ATTACKS] + [BLANK, VICTIM])
+    expected = sorted([student_of(name) for name in attacks_of(run.tier)] + [BLANK, VICTIM])
     assert students == expected, f"missing: {set(expected) - set(students)}, extra: {set(students) - set(expected)}"
 
 
@@ -262,6 +282,7 @@ def test_innocent_submissions_are_graded_as_usual(run):
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_gains_no_points(run, name):
+    graded_in(run, name)
     row, blank = run.row(student_of(name)), run.row(BLANK)
     gained = [(test["name"], test["score"]) for test in row["tests"] if test["score"] > 0]
     assert row["score"] is None or row["score"] <= blank["score"], (
@@ -271,6 +292,7 @@ def test_attack_gains_no_points(run, name):
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_is_graded_or_rejected_with_a_reason(run, name):
+    graded_in(run, name)
     attack, row = ATTACKS[name], run.row(student_of(name))
     if attack.rejected:
         assert row["status"] == "rejected" and attack.rejected in (row["error"] or ""), (row["status"], row["error"])
@@ -287,6 +309,7 @@ def test_attack_is_graded_or_rejected_with_a_reason(run, name):
 @pytest.mark.parametrize("name", sorted(name for name, attack in ATTACKS.items()
                                         if attack.edit and not attack.rejected))
 def test_edited_test_cells_are_restored_before_they_run(run, name):
+    graded_in(run, name)
     if ATTACKS[name].may_reject and run.row(student_of(name))["status"] == "rejected":
         return  # the other right outcome, checked by test_attack_is_graded_or_rejected_with_a_reason
     source = {cell["metadata"]["nbgrader"]["grade_id"]: "".join(cell["source"])
@@ -398,16 +421,20 @@ class _Tags(HTMLParser):
         super().__init__()
         self.tags: set[str] = set()
         self.csp: list[str] = []
+        self.links: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         self.tags.add(tag)
         attributes = dict(attrs)
         if tag == "meta" and attributes.get("http-equiv") == "Content-Security-Policy":
             self.csp.append(attributes.get("content") or "")
+        if tag == "a":
+            self.links.append(attributes.get("href") or "")
 
 
 PAGE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "p", "strong", "table", "thead", "tbody", "tr",
-             "th", "td", "code", "footer"}
+             "th", "td", "code", "footer", "a"}
+BOOK_LINKS = set(Course(ROOT).task_links(SPEC).values())  # the only links a page may hold: to the tasks in the book
 
 
 def test_feedback_pages_run_nothing_a_student_wrote(run):
@@ -418,6 +445,7 @@ def test_feedback_pages_run_nothing_a_student_wrote(run):
         parser.feed(page.read_text(encoding="utf-8"))
         assert parser.tags <= PAGE_TAGS, f"{page} contains tags a student wrote: {parser.tags - PAGE_TAGS}"
         assert parser.csp and "default-src 'none'" in parser.csp[0], f"{page} does not forbid scripts"
+        assert set(parser.links) <= BOOK_LINKS, f"{page} links {set(parser.links) - BOOK_LINKS}"
     html_page = [page for page in pages if "onerror" in page.parent.name]
     assert len(html_page) == 1 and "&lt;img src=x onerror=alert(1)&gt;" in html_page[0].read_text(encoding="utf-8"), (
         f"the student named {HTML_STUDENT!r} should get a page that shows the name as text: {html_page}")
@@ -533,7 +561,6 @@ def gradescope(tmp_path_factory) -> dict[str, Container]:
     own whose bwrap cannot create namespaces (as in Gradescope's Docker), a few containers at a time."""
     if container.available() is not None:
         pytest.skip(f"no container here: {container.available()}")
-    from autograder.course import Course
     from autograder.gradescope import build
 
     base = tmp_path_factory.mktemp("attacks-gradescope")
