@@ -196,7 +196,7 @@ def read_spec(folder: Path) -> AssignmentSpec:
         if "grade_id" in meta:
             ids.add(meta["grade_id"])
         if cell.get("cell_type") == "markdown":  # a task's heading comes after the test cell of the task before
-            heading = next(reversed(headings(source, min_level=2)), heading)  # level 1 names the notebook
+            heading = next(reversed(headings(source, levels=range(2, 7))), heading)  # level 1 names the notebook
         if meta.get("solution") and not meta.get("grade"):
             answers.append(meta["grade_id"])
         if meta.get("grade"):
@@ -213,16 +213,16 @@ def read_spec(folder: Path) -> AssignmentSpec:
                           frozenset(hidden), folder_sha256(folder), tuple(patterns))
 
 
-def headings(markdown: str, min_level: int = 1) -> list[str]:
-    """The text of each heading of a Markdown cell (of `min_level` or deeper), as a reader sees it: code
-    marks and emphasis gone."""
+def headings(markdown: str, levels: range = range(1, 7)) -> list[str]:
+    """The text of each heading of a Markdown cell (of the given levels), as a reader sees it: code marks
+    and emphasis gone."""
     from markdown_it import MarkdownIt  # a dependency of rich, hence of keras: wherever grading runs
 
     tokens = MarkdownIt("commonmark").parse(markdown)
     return [" ".join("".join(child.content for child in inline.children or []
                              if child.type in ("text", "code_inline")).split())
             for token, inline in zip(tokens, tokens[1:])
-            if token.type == "heading_open" and int(token.tag[1:]) >= min_level]
+            if token.type == "heading_open" and int(token.tag[1:]) in levels]
 
 
 def nbgrader_config(root: Path, assignment: str, *, config_file: Path | None = None, db_url: str | None = None,

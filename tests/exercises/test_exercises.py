@@ -269,25 +269,21 @@ def _hint_problems(cells, folder, name):
     slug of it, as `myst_heading_anchors` in _config.yml gives), every such link landing on a heading, and
     no line of the task's solution code.
     """
-    from markdown_it import MarkdownIt
+    from autograder.course import headings
 
     def slugs(notebook_path):
         """MyST's heading anchors (levels 1 to 3) of a page: the lowercase heading text, spaces to hyphens,
         punctuation dropped, made unique with -1, -2, ... like myst_parser's compute_unique_slug."""
-        found, parser = set(), MarkdownIt("commonmark")
+        found = set()
         for cell in nbformat.read(notebook_path, as_version=4).cells:
             if cell.cell_type != "markdown":
                 continue
-            tokens = parser.parse(cell.source)
-            for token, inline in zip(tokens, tokens[1:]):
-                if token.type == "heading_open" and int(token.tag[1:]) <= 3:
-                    title = "".join(child.content for child in inline.children or []
-                                    if child.type in ("text", "code_inline"))
-                    slug = base = re.sub(r"[^\w\u4e00-\u9fff\- ]", "", title.lower().replace(" ", "-"))
-                    suffix = 1
-                    while slug in found:
-                        slug, suffix = f"{base}-{suffix}", suffix + 1
-                    found.add(slug)
+            for title in headings(cell.source, levels=range(1, 4)):
+                slug = base = re.sub(r"[^\w\u4e00-\u9fff\- ]", "", title.lower().replace(" ", "-"))
+                suffix = 1
+                while slug in found:
+                    slug, suffix = f"{base}-{suffix}", suffix + 1
+                found.add(slug)
         return found
 
     problems = []
