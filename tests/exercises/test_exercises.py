@@ -26,6 +26,11 @@ CONTRACT_NAMES = {
                     "in_fit": "RootMeanSquaredError", "sample_weight": "RootMeanSquaredError"},
     "loss_history": {"callback": "LossHistory", "batch_losses": "batch_losses"},
     "train_step": {"train_step": "train_step", "test_step": "test_step", "custom_model": "CustomModel"},
+    "gradient_tape": {"training_step": "training_step", "linear_layer": "Linear", "classifier": "train_classifier"},
+    "functional_api": {"two_heads": "build_model", "dict_losses": "compile_model", "feature_extractor": "make_extractor"},
+    "built_in_training": {"pydataset": "NoisyBatches", "class_weight": "balanced_class_weight",
+                          "weighted_fit": "train_weighted"},
+    "tf_function": {"no_retrace": "make_train_step", "side_effects": "make_counted_step", "control_flow": "scale_to_norm"},
 }
 ENTRIES = [entry for assignment in ASSIGNMENTS for entry in helpers.load_catalogue(assignment)]
 WRONG = [entry for entry in ENTRIES if entry.kind == "wrong"]
