@@ -1,6 +1,7 @@
 """Rules every notebook follows: clean in git, self-contained in Colab, the chapter template."""
 import re
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -82,6 +83,46 @@ def test_chapter_follows_the_template(path):
     closing = [h.removeprefix("## ").strip() for h in headings[-3:]]
     assert closing == ["Common mistakes", "Summary", "Exercises"], (
         f"{path}: a chapter ends with the sections Common mistakes, Summary, Exercises; it ends with {closing}")
+
+
+EXERCISES = sorted(path.parent.name for path in ROOT.glob("exercises/*/*.ipynb") if path.stem == path.parent.name)
+
+
+def prerequisites(assignment: str) -> set[int]:
+    """The chapters the exercise's title cell names as its prerequisites (the links of that paragraph)."""
+    intro = read(f"exercises/{assignment}/{assignment}.ipynb").cells[0].source
+    paragraph = re.search(r"\*\*Prerequisites\*\*(.*?)(?:\n\s*\n|\*\*Time\*\*|$)", intro, re.S)
+    return {int(number) for number in re.findall(r"\(\.\./\.\./book/(\d\d)-", paragraph[1] if paragraph else "")}
+
+
+def exercises_section(path: str) -> str:
+    """The Markdown of a chapter from its '## Exercises' heading on."""
+    text = "\n\n".join(cell.source for cell in read(path).cells if cell.cell_type == "markdown")
+    return text[text.rindex("## Exercises"):]
+
+
+def test_every_exercise_names_its_prerequisite_chapters():
+    assert EXERCISES, "no exercise under exercises/"
+    missing = [assignment for assignment in EXERCISES if not prerequisites(assignment)]
+    assert not missing, f"exercises whose **Prerequisites** link no chapter (../../book/0N-...ipynb): {missing}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS)
+def test_exercises_section_links_graded_practice_and_says_what_it_needs(path):
+    """Each chapter links a graded exercise that practises it (the chapter is among the exercise's prerequisites);
+    an exercise that also needs a later chapter is linked only together with that chapter; and every exercise is
+    linked from the last chapter it needs, where a learner is ready for all of it."""
+    number, section = int(Path(path).name[:2]), exercises_section(path)
+    linked = set(re.findall(r"\]\(\.\./exercises/([a-z0-9_]+)/\1\.ipynb\)", section))
+    assert any(number in prerequisites(assignment) for assignment in linked), (
+        f"{path}: its Exercises section links no graded exercise that practises this chapter (one whose "
+        f"Prerequisites name chapter {number}); it links {sorted(linked)}")
+    later = {f"{assignment} needs chapter {needed}" for assignment in linked for needed in prerequisites(assignment)
+             if needed > number and not re.search(rf"\]\({needed:02d}-[a-z0-9-]+\.ipynb[)#]", section)}
+    assert not later, f"{path}: it links exercises that need later chapters without linking those: {sorted(later)}"
+    owed = [assignment for assignment in EXERCISES if max(prerequisites(assignment), default=0) == number
+            and assignment not in linked]
+    assert not owed, f"{path}: chapter {number} completes the prerequisites of {owed}; link them from its Exercises"
 
 
 @pytest.mark.parametrize("path", CHAPTERS)
