@@ -107,12 +107,7 @@ def test_every_exercise_names_its_prerequisite_chapters():
     assert not missing, f"exercises whose **Prerequisites** link no chapter (../../book/0N-...ipynb): {missing}"
 
 
-# Chapters whose own graded exercise is still to be written (issue 17): strict, so that it fails once the link exists.
-NO_OWN_EXERCISE_YET = {"book/06-tf-function.ipynb": "the tf_function exercise of issue 17 is not built yet"}
-
-
-@pytest.mark.parametrize("path", [pytest.param(path, marks=pytest.mark.xfail(strict=True, reason=NO_OWN_EXERCISE_YET[path]))
-                                  if path in NO_OWN_EXERCISE_YET else path for path in CHAPTERS])
+@pytest.mark.parametrize("path", CHAPTERS)
 def test_exercises_section_links_graded_practice_and_says_what_it_needs(path):
     """Each chapter links a graded exercise that practises it (the chapter is among the exercise's prerequisites);
     an exercise that also needs a later chapter is linked only together with that chapter; and every exercise is

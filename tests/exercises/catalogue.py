@@ -41,7 +41,8 @@ SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 # The reference answers are submitted under the names Colab gives downloads, which `grade` must recognise.
 COLAB_NAMES = {"rmse_metric": "Copy of rmse_metric.ipynb", "loss_history": "loss_history (1).ipynb",
                "train_step": "Copy of train_step (2).ipynb", "gradient_tape": "Copy of gradient_tape.ipynb",
-               "functional_api": "functional_api (3).ipynb", "built_in_training": "Copy of built_in_training (1).ipynb"}
+               "functional_api": "functional_api (3).ipynb", "built_in_training": "Copy of built_in_training (1).ipynb",
+               "tf_function": "tf_function (2).ipynb"}
 
 
 @dataclass(frozen=True)

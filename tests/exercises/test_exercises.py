@@ -30,6 +30,7 @@ CONTRACT_NAMES = {
     "functional_api": {"two_heads": "build_model", "dict_losses": "compile_model", "feature_extractor": "make_extractor"},
     "built_in_training": {"pydataset": "NoisyBatches", "class_weight": "balanced_class_weight",
                           "weighted_fit": "train_weighted"},
+    "tf_function": {"no_retrace": "make_train_step", "side_effects": "make_counted_step", "control_flow": "scale_to_norm"},
 }
 ENTRIES = [entry for assignment in ASSIGNMENTS for entry in helpers.load_catalogue(assignment)]
 WRONG = [entry for entry in ENTRIES if entry.kind == "wrong"]
