@@ -244,14 +244,15 @@ def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: 
                 group: tuple[Candidate, ...] = ()) -> Job:
             workdir = work / key
             current = plans[spec.name]
+            job_limits = limits.for_reference(len(seeds)) if kind is JobKind.REFERENCE else limits
             nonces = jobs.prepare(workdir, spec, templates[spec.name], notebook, course.root / "data",
                                   (current.check, seeds) if current.check else None)
             payload = {"workdir": str(workdir.resolve()), "assignment": spec.name, "student": jobs.JOB_STUDENT,
                        "config_file": str(course.config_file) if course.config_file else None,
-                       "limits": asdict(limits), "threads": threads_per_worker(workers),
+                       "limits": asdict(job_limits), "threads": threads_per_worker(workers),
                        "sandbox": tier, "data_dir": str((course.root / "data").resolve()),
                        "kernels": "fresh" if fresh_kernels else "forked"}
-            return Job(payload, limits.job_seconds, JobContext(kind, key, spec, tuple(nonces), tuple(seeds), group))
+            return Job(payload, job_limits.job_seconds, JobContext(kind, key, spec, tuple(nonces), tuple(seeds), group))
 
         def student_job(key: str, group: list[Candidate]) -> Job:
             current = plans[_name(group[0])]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 # The slack on top of the limits, each named once (the README's "notebook limit plus 90 s" is
 # grace_seconds + JOB_SLACK_SECONDS).
@@ -41,6 +41,13 @@ class Limits:
     def cpu_seconds(self, threads: int) -> int:
         """CPU time each of the kernel's processes may use (RLIMIT_CPU)."""
         return self.notebook_seconds * threads + CPU_SLACK_SECONDS
+
+    def for_reference(self, seeds: int) -> Limits:
+        """The limits of a reference job: the reference solution runs once, plus one set of the trusted check's
+        probes per seed, each set no bigger than the one a student's notebook runs within notebook_seconds.
+        The student's notebook limit would stop a job of many seeds on a busy machine, and with it the grading
+        of every submission of the assignment."""
+        return replace(self, notebook_seconds=self.notebook_seconds * (1 + seeds))
 
     def key(self) -> str:
         """The limits that can change a grade, as stable text (part of a result's cache key)."""

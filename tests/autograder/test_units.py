@@ -218,3 +218,50 @@ def test_an_answer_cell_that_still_holds_the_stub_or_raises_it_is_not_answered(a
     from autograder.results import _unanswered
 
     assert _unanswered(answer) is expected
+
+
+def test_a_reference_job_has_time_for_every_seed_it_probes(tmp_path, monkeypatch):
+    """A reference job runs the solution once plus one set of probes per seed: the students' notebook limit
+    would stop it on a busy machine (and with it every submission of the assignment), so its limit grows with
+    its seeds; students' jobs keep the instructor's limits."""
+    import shutil
+
+    import autograder.pool
+    from autograder.course import Course
+    from autograder.grade import grade
+    from tests import ROOT
+
+    submitted = []
+
+    class Recorded(Exception):
+        pass
+
+    class RecordingPool:  # takes the jobs, runs none (no kernel starts) and stops the run
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def run(self, queue, finished):
+            submitted.extend(queue)
+            raise Recorded
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(autograder.pool, "WorkerPool", RecordingPool)
+    course = tmp_path / "course"
+    shutil.copytree(ROOT / "solutions" / "rmse_metric", course / "solutions" / "rmse_metric")
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    for student in ("ann", "bo", "철수"):
+        (tmp_path / "in" / student).mkdir(parents=True)
+        shutil.copy(ROOT / "exercises" / "rmse_metric" / "rmse_metric.ipynb", tmp_path / "in" / student)
+    limits = Limits(notebook_seconds=40)
+    with pytest.raises(Recorded):
+        grade([tmp_path / "in"], tmp_path / "out", course=Course(course), limits=limits, sandboxed=False)
+    references = [job for job in submitted if job.context.kind.value == "reference"]
+    students = [job for job in submitted if job.context.kind.value != "reference"]
+    assert references and sum(len(job.context.group) for job in students) == 3  # identical notebooks: one job
+    for job in references:
+        seeds = len(job.context.seeds)
+        assert seeds >= 3 and job.payload["limits"]["notebook_seconds"] == 40 * (1 + seeds), job.payload["limits"]
+        assert job.hard_seconds == Limits(notebook_seconds=40 * (1 + seeds)).job_seconds
+    assert all(job.payload["limits"] == Limits(notebook_seconds=40).__dict__ for job in students)
