@@ -74,6 +74,10 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--fresh-kernels", action="store_true",
                        help="start every student's kernel afresh, importing TensorFlow each time, instead of "
                             "forking it from a template that each worker imports once (slower; same grades)")
+    grade.add_argument("--overrides", metavar="CSV", type=Path,
+                       help="manual changes to apply: lines of student,assignment,task,points,by,comment, where task "
+                            "is a task's name or 'total' (default: overrides.csv in --out, when it exists; the last "
+                            "line of a task wins; reruns apply it again)")
     grade.add_argument("--max-file-mb", metavar="MB", type=_positive, default=DEFAULTS.file_mb,
                        help=f"largest notebook accepted (default: {DEFAULTS.file_mb})")
 
@@ -117,7 +121,7 @@ def _grade(args: argparse.Namespace) -> int:
                     file_mb=args.max_file_mb)
     outcome = grade([Path(path) for path in args.paths], Path(args.out), course=_course(args),
                     assignment=args.assignment, student=args.student, workers=args.workers, limits=limits,
-                    db_url=args.db, tier=tier, fresh_kernels=args.fresh_kernels)
+                    db_url=args.db, tier=tier, fresh_kernels=args.fresh_kernels, overrides=args.overrides)
     print(outcome.summary())
     return 1 if any(row.status is Status.FAILED for row in outcome.rows) else 0
 

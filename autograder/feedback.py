@@ -1,7 +1,8 @@
 """Feedback pages: one self-contained HTML file per student and assignment.
 
 A page shows each task's title (linked to its section of the book when the course names the book's
-address), points and message, nothing else from the notebook: no code, no outputs, no tracebacks
+address), points and message, and any change an instructor made by hand (overrides.py), nothing else
+from the notebook: no code, no outputs, no tracebacks
 (which can quote hidden tests). Every text is HTML-escaped and the page forbids
 scripts with a Content-Security-Policy, so nothing a student wrote can run in a reader's browser.
 """
@@ -15,6 +16,7 @@ from typing import Mapping
 from . import identity
 from .files import atomic_write, safe_component
 from .model import Row, Status
+from .overrides import TOTAL
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -58,6 +60,7 @@ def render(row: Row, links: Mapping[str, str] | None = None) -> str:
                 f'<td class="points">{_points(test.score)} / {_points(test.max_score)}</td>'
                 f'<td class="{verdict}">{verdict}</td><td>{escape(test.message)}</td></tr>')
         parts.append("</tbody></table>")
+        parts += _overrides(row)
     elif row.status is Status.REJECTED:
         parts.append("<p><strong>Your file could not be graded.</strong></p>")
         parts.append(f'<p class="note">{escape(row.error or "")}</p>')
@@ -67,6 +70,21 @@ def render(row: Row, links: Mapping[str, str] | None = None) -> str:
     parts.append(f"<footer>File: {escape(Path(row.source).name)} · SHA-256 {escape((row.sha256 or '')[:12])}"
                  "</footer></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _overrides(row: Row) -> list[str]:
+    """The manual changes to a graded row (overrides.csv): what changed, from what, by whom and why."""
+    if not row.overrides:
+        return []
+    titles = {test.name.split("-", 1)[-1]: test.title or test.name for test in row.tests}
+    items = []
+    for override in row.overrides:
+        what = "Total" if override.task == TOTAL else titles.get(override.task, override.task)
+        who = f", by {override.by}" if override.by else ""
+        why = f": {override.comment}" if override.comment else ""
+        items.append(f"<li>{escape(what)}: {_points(override.before)} → {_points(override.points)} points"
+                     f"{escape(who)}{escape(why)}</li>")
+    return ['<h2>Changed by your instructor</h2>', "<ul>", *items, "</ul>"]
 
 
 def write(rows: list[Row], folder: Path, links: Mapping[str, Mapping[str, str]] | None = None) -> list[Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from . import identity, trusted
+from . import overrides as manual
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
 from .detect import Detection, detect, guess_assignment
@@ -98,13 +99,14 @@ def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, tier: Tier, ch
 def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignment: str | None = None,
           student: str | None = None, workers: int = 1, limits: Limits | None = None, db_url: str | None = None,
           stream: TextIO | None = None, sandboxed: bool = True, tier: Tier | None = None,
-          spare_seeds: bool = True, fresh_kernels: bool = False) -> Outcome:
+          spare_seeds: bool = True, fresh_kernels: bool = False, overrides: Path | None = None) -> Outcome:
     """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
 
     Student code runs in the strongest sandbox tier that works here (sandbox/tiers.py), or in `tier`; with none,
     grading is refused. `sandboxed=False` (the CLI's --unsafe) runs it with the grader's rights, which
     only suits notebooks the instructor trusts. Kernels are forked from a template per worker where the
-    sandbox allows (zygote.py); `fresh_kernels` starts each one afresh (slower, same grades).
+    sandbox allows (zygote.py); `fresh_kernels` starts each one afresh (slower, same grades). The manual
+    changes in `overrides` (default: `out`/overrides.csv, when it exists) are applied last (overrides.py).
     """
     limits = limits or Limits()
     tier = tier if tier is not None else tiers.choose(unsafe=not sandboxed)
@@ -114,6 +116,9 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                          "every user of the machine can read). Grade into the default SQLite gradebook, or where "
                          "bubblewrap works.")
     course = course or find_course()
+    if overrides is not None and not overrides.is_file():
+        raise UsageError(f"--overrides {overrides}: no such file. Name the CSV of manual changes (see `grade --help`), "
+                         "or leave the option out.")
     stream = stream if stream is not None else sys.stderr
     specs, broken = _specs(course, assignment, stream)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,8 +147,18 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                              plans, fresh_kernels)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
+        _apply_overrides(outcome, overrides if overrides is not None else out / manual.FILE)
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     return outcome
+
+
+def _apply_overrides(outcome: Outcome, path: Path) -> None:
+    """Apply the instructor's manual changes to the rows; a note for each line that cannot be applied."""
+    if not path.is_file():
+        return
+    found, notes = manual.read(path)
+    outcome.rows, applying = manual.apply(outcome.rows, found, path.name)
+    outcome.notes += notes + applying
 
 
 def _secrets(course: Course, paths: list[Path], student: str | None, db_url: str | None) -> list[Path]:

@@ -80,6 +80,7 @@ def record(db_url: str, rows: list[Row], scratch: Path, specs: dict[str, Assignm
         # nbgrader 0.9 with SQLAlchemy 2 warns about its own session handling; the rows are written correctly
         warnings.simplefilter("ignore", SAWarning)
         for row in graded:
+            manual = {override.task: override for override in row.overrides}  # the last change of each task
             gradebook.update_or_create_student(row.student)
             gradebook.update_or_create_submission(row.assignment, row.student)
             for test in row.tests:
@@ -87,6 +88,9 @@ def record(db_url: str, rows: list[Row], scratch: Path, specs: dict[str, Assignm
                     grade = gradebook.find_grade(test.name, row.assignment, row.assignment, row.student)
                 except MissingEntry:
                     continue  # the source notebook changed since the gradebook learnt it
-                grade.auto_score = test.score
+                override = manual.get(test.name.split("-", 1)[-1])
+                # nbgrader's own fields: its score, and a grader's manual score that replaces it
+                grade.auto_score = test.score if override is None else override.before
+                grade.manual_score = None if override is None else override.points
                 grade.needs_manual_grade = False
             gradebook.db.commit()

@@ -165,13 +165,15 @@ class Row:
     student_name: str | None = None
     chosen: bool = False  # the submission that counts for its student and assignment
     order: tuple = field(default=(), compare=False)
+    overrides: tuple = ()  # overrides.Override lines applied to this row, in the order applied
 
     def to_json(self) -> dict:
         """The grades.json form: exactly the documented keys, in this order."""
         return {"student": self.student, "assignment": self.assignment, "source": self.source,
                 "sha256": self.sha256, "status": self.status.value, "score": self.score,
                 "max_score": self.max_score, "tests": [test.to_json() for test in self.tests],
-                "error": self.error, "flags": list(self.flags)}
+                "error": self.error, "flags": list(self.flags),
+                "overrides": [override.to_json() for override in self.overrides]}
 
 
 T = TypeVar("T")

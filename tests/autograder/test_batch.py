@@ -304,7 +304,8 @@ def test_killed_kernel_is_reported_and_scored_on_what_finished(batch):
 def test_grades_json_has_exactly_the_documented_fields(batch):
     data = json.loads(batch["grades"])
     assert set(data) == {"submissions"}, set(data)
-    keys = {"student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error", "flags"}
+    keys = {"student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error", "flags",
+            "overrides"}
     for row in data["submissions"]:
         assert set(row) == keys, set(row) ^ keys
         assert row["status"] in ("graded", "rejected", "failed"), row
@@ -424,3 +425,43 @@ def test_release_command_checks_the_student_versions():
     result = subprocess.run([sys.executable, "-m", "autograder", "release", "--check", "--no-validate", "rmse_metric"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "up to date" in result.stdout, result.stdout + result.stderr
+
+
+def test_overrides_reach_grades_csv_feedback_and_gradebook_and_a_rerun_keeps_them(batch, tmp_path):
+    """A TA's overrides.csv in the output folder, applied by a rerun (every result comes from the cache): grades.json
+    keeps what changed and who changed it, the CSV and the feedback page follow, nbgrader's gradebook gets a manual
+    score beside its own, a line that cannot apply is a note, and running again changes nothing."""
+    from nbgrader.api import Gradebook
+
+    out = tmp_path / "out"
+    shutil.copytree(batch["out"], out)
+    overrides = out / "overrides.csv"
+    overrides.write_text("student,assignment,task,points,by,comment\n"
+                         "bob,tinyadd,add,2,TA Lee,sign slip only\n"
+                         "김민수,tinyadd,total,3,Prof. Choi,하루 늦음\n"
+                         "nobody,tinyadd,add,2,,\n", encoding="utf-8-sig")
+    given = overrides.read_bytes()
+    command = [sys.executable, "-m", "autograder", "--course", str(batch["course"].root), "grade",
+               *map(str, batch["inputs"]), "--out", str(out), "--workers", "2", *CLI_LIMITS]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and "0 graded now" in first.stdout, first.stdout + first.stderr
+    assert "overrides.csv, line 4: nobody has no graded submission of tinyadd" in first.stdout, first.stdout
+    rows = {row["student"]: row for row in json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]
+            if row["assignment"] == "tinyadd" and row["status"] == "graded"}
+    bob, kim = rows["bob"], rows["김민수"]
+    assert [test["score"] for test in bob["tests"]] == [2, 3] and bob["score"] == 5
+    assert bob["overrides"] == [{"task": "add", "points": 2, "before": 0, "by": "TA Lee", "comment": "sign slip only",
+                                 "line": 2}]
+    assert kim["score"] == 3 and kim["overrides"][0]["before"] == 5 and rows["alice"]["overrides"] == []
+    grades = {line["SIS Login ID"]: line for line in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))}
+    assert grades["bob"]["tinyadd"] == "5" and grades["김민수"]["tinyadd"] == "3"
+    page = (out / "feedback" / "bob" / "tinyadd.html").read_text(encoding="utf-8")
+    assert "Score: 5 / 5" in page and "Changed by your instructor" in page
+    assert "0 → 2 points, by TA Lee: sign slip only" in page
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gradebook:
+        grade_of_bob = gradebook.find_grade("tinyadd-add", "tinyadd", "tinyadd", "bob")
+        assert (grade_of_bob.auto_score, grade_of_bob.manual_score, grade_of_bob.score) == (0, 2, 2)
+    written = (out / "grades.json").read_bytes()
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and (out / "grades.json").read_bytes() == written, again.stdout + again.stderr
+    assert overrides.read_bytes() == given, "grading wrote to the instructor's overrides.csv"
