@@ -147,9 +147,28 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                              plans, fresh_kernels)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
+        outcome.rows = _flag_identical(outcome.rows)
         _apply_overrides(outcome, overrides if overrides is not None else out / manual.FILE)
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     return outcome
+
+
+def _flag_identical(rows: list[Row], named: int = 5) -> list[Row]:
+    """Flag, without changing a score, each counted submission whose file is byte for byte another student's
+    counted submission of the same assignment (an untouched or all-wrong notebook, worth 0, is no copy)."""
+    students: dict[tuple[str | None, str | None], list[str]] = {}
+    for row in rows:
+        if row.chosen and row.status is Status.GRADED and row.score and row.student:
+            students.setdefault((row.assignment, row.sha256), []).append(row.student)
+    flagged = []
+    for row in rows:
+        others = [student for student in students.get((row.assignment, row.sha256), []) if student != row.student]
+        if row.chosen and row.status is Status.GRADED and row.score and others:
+            more = f" and {len(others) - named} more" if len(others) > named else ""
+            row = replace(row, flags=(*row.flags, f"integrity: the same file, byte for byte, as the submission of "
+                                                  f"{', '.join(others[:named])}{more} (the score is unchanged)"))
+        flagged.append(row)
+    return flagged
 
 
 def _apply_overrides(outcome: Outcome, path: Path) -> None:

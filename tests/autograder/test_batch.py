@@ -465,3 +465,17 @@ def test_overrides_reach_grades_csv_feedback_and_gradebook_and_a_rerun_keeps_the
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and (out / "grades.json").read_bytes() == written, again.stdout + again.stderr
     assert overrides.read_bytes() == given, "grading wrote to the instructor's overrides.csv"
+
+
+def test_identical_files_of_different_students_are_flagged_and_keep_their_scores(batch):
+    """The reference notebook, handed in byte for byte by five students (alice, dave, 김민수, and zed and 박지성 in
+    zips written another way), is flagged in each of their rows, naming the others; no score changes, and a student
+    whose file is their own (bob) or worth nothing (carol's untouched notebook) is not flagged."""
+    same = {"alice": {"dave", "김민수"}, "dave": {"alice", "김민수"}, "김민수": {"alice", "dave"}, "zed": {"박지성"},
+            "박지성": {"zed"}}
+    for student in ("alice", "dave", "김민수", "zed", "박지성", "bob", "carol"):
+        row = the_row(batch, student)
+        flags = [flag for flag in row["flags"] if flag.startswith("integrity:")]
+        named = set(flags[0].split("submission of ")[1].split(" (")[0].split(", ")) if flags else set()
+        assert named == same.get(student, set()), (student, row["flags"])
+        assert student not in same or row["score"] == 5, row
