@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 
 CONFIG_NAME = "nbgrader_config.py"
+SETTINGS_NAME = "grading.toml"  # the course's grading settings: due dates and late policy (late.py)
 BOOK_CONFIG = "_config.yml"  # a course that is also a Jupyter Book: its html.baseurl is where the book is published
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 POINTS_SUFFIX = re.compile(r"\s*\(\s*\d+(?:\.\d+)?\s+points?\s*\)\s*$")  # "(2 points)" at a heading's end
@@ -69,6 +70,19 @@ class Course:
     def config_file(self) -> Path | None:
         path = self.root / CONFIG_NAME
         return path if path.exists() else None
+
+    @cached_property
+    def settings(self) -> dict:
+        """The course's grading.toml, parsed ({} when there is none); a CourseError says what is wrong in it."""
+        import tomllib
+
+        path = self.root / SETTINGS_NAME
+        if not path.exists():
+            return {}
+        try:
+            return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise CourseError(f"{path} cannot be read ({error}); fix it (it is TOML, UTF-8) and run again.") from None
 
     @cached_property
     def _directories(self) -> dict:

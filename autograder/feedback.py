@@ -47,6 +47,8 @@ def render(row: Row, links: Mapping[str, str] | None = None) -> str:
     ]
     if row.status is Status.GRADED:
         parts.append(f"<p><strong>Score: {_points(row.score)} / {_points(row.max_score)}</strong></p>")
+        if row.late:
+            parts.append(f'<p class="note">{escape(row.late.describe(sum(test.score for test in row.tests)))}</p>')
         if row.error:
             parts.append(f'<p class="note">{escape(row.error)}</p>')
         parts.append("<table><thead><tr><th>Task</th><th>Points</th><th>Result</th><th>Message</th></tr></thead><tbody>")

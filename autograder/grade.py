@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from . import identity, trusted
+from . import identity, late, trusted
 from . import overrides as manual
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
@@ -121,6 +121,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                          "or leave the option out.")
     stream = stream if stream is not None else sys.stderr
     specs, broken = _specs(course, assignment, stream)
+    due = _policies(course)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
         try:
@@ -145,7 +146,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                  for name in sorted({item.assignment for item in gradable})}
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
                              plans, fresh_kernels)
-        outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans) for item in report),
+        outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans, due) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
         outcome.rows = _flag_identical(outcome.rows)
         _apply_overrides(outcome, overrides if overrides is not None else out / manual.FILE)
@@ -316,7 +317,7 @@ def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: 
                 return
             for item in context.group:
                 results[id(item)] = result
-                progress.advance(_row(item, specs, result, plans))
+                progress.advance(_row(item, specs, result, plans, _policies(course)))
             outcome.graded_now += len(context.group)
 
         pool.run(queue, finished)
@@ -387,14 +388,22 @@ def _result(job: Job, reply: dict, out: Path) -> Result:
                          "have the details; run `grade` again to retry.")
 
 
+def _policies(course: Course) -> dict[str, late.Policy]:
+    """The due dates and late policies of the course's grading.toml."""
+    try:
+        return late.policies(course.settings)
+    except late.PolicyError as error:
+        raise UsageError(f"{course.root / 'grading.toml'}: {error}") from None
+
+
 def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | None,
-         plans: dict[str, trusted.Plan]) -> Row:
+         plans: dict[str, trusted.Plan], due: dict[str, late.Policy] | None = None) -> Row:
     submission = item.submission
     spec = specs.get(item.assignment) if item.assignment else None
     row = Row(student=submission.student, assignment=item.assignment, source=submission.source,
               sha256=submission.sha256, status=Status.REJECTED, score=None,
               max_score=spec.max_score if spec else None, lms=submission.lms, student_name=submission.student_name,
-              chosen=not item.problem, order=submission.order)
+              chosen=not item.problem, order=submission.order, submitted=submission.arrived)
     if item.problem:
         return replace(row, error=f"'{submission.name}' {item.problem}")
     current = plans.get(item.assignment) if item.assignment else None
@@ -411,8 +420,9 @@ def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | Non
         tests, flags = trusted.apply(_name(item), result.tests, result.trusted, current, _sha(item))
     titles = {test.grade_id: test.title for test in spec.tests} if spec else {}
     tests = [replace(test, title=titles.get(test.name, test.name)) for test in tests]
-    return replace(row, status=Status.GRADED, tests=tuple(tests), flags=tuple(flags),
-                   score=float(sum(test.score for test in tests)), error=result.error)
+    lateness = late.assess((due or {}).get(item.assignment), submission)
+    return replace(row, status=Status.GRADED, tests=tuple(tests), flags=tuple(flags), late=lateness,
+                   score=late.with_lateness(float(sum(test.score for test in tests)), lateness), error=result.error)
 
 
 def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: Course, db_url: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import speedups
@@ -82,7 +83,13 @@ def record(db_url: str, rows: list[Row], scratch: Path, specs: dict[str, Assignm
         for row in graded:
             manual = {override.task: override for override in row.overrides}  # the last change of each task
             gradebook.update_or_create_student(row.student)
-            gradebook.update_or_create_submission(row.assignment, row.student)
+            if row.late:  # nbgrader's own fields for late work: the due date, the submission's time, its penalty
+                gradebook.update_or_create_assignment(row.assignment, duedate=row.late.due.astimezone(timezone.utc))
+            when = {"timestamp": datetime.fromtimestamp(row.submitted, timezone.utc)} if row.submitted else {}
+            gradebook.update_or_create_submission(row.assignment, row.student, **when)
+            if row.late:
+                notebook = gradebook.find_submission_notebook(row.assignment, row.assignment, row.student)
+                notebook.late_submission_penalty = row.late.penalty(sum(test.score for test in row.tests)) or None
             for test in row.tests:
                 try:
                     grade = gradebook.find_grade(test.name, row.assignment, row.assignment, row.student)

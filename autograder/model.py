@@ -14,6 +14,7 @@ results/, `Row.to_json` writes grades.json (export.py), gradescope.py writes Gra
 from __future__ import annotations
 
 import enum
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, TypeVar
 
@@ -166,6 +167,8 @@ class Row:
     chosen: bool = False  # the submission that counts for its student and assignment
     order: tuple = field(default=(), compare=False)
     overrides: tuple = ()  # overrides.Override lines applied to this row, in the order applied
+    submitted: float | None = None  # when it came (Submission.arrived), seconds since the epoch, if known
+    late: object = None  # late.Lateness, when the assignment has a due date
 
     def to_json(self) -> dict:
         """The grades.json form: exactly the documented keys, in this order."""
@@ -173,7 +176,10 @@ class Row:
                 "sha256": self.sha256, "status": self.status.value, "score": self.score,
                 "max_score": self.max_score, "tests": [test.to_json() for test in self.tests],
                 "error": self.error, "flags": list(self.flags),
-                "overrides": [override.to_json() for override in self.overrides]}
+                "overrides": [override.to_json() for override in self.overrides],
+                "submitted_at": (datetime.fromtimestamp(self.submitted, timezone.utc).isoformat()
+                                 if self.submitted else None),
+                "late": self.late.to_json(sum(test.score for test in self.tests)) if self.late else None}
 
 
 T = TypeVar("T")

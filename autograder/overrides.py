@@ -8,7 +8,8 @@ fine), with the header `student,assignment,task,points,by,comment` (`by` and `co
     park,rmse_metric,total,5,Prof. Choi,late work accepted: family emergency
 
 `task` is a task's name (its grade id without the assignment, as in grades.json) or `total`. A task line
-sets that task's points (the total follows); a total line sets the total, after the task lines. For the
+sets that task's points (the total follows, less any late penalty); a total line sets the total, after the
+task lines and the late penalty. For the
 same student, assignment and task the last line wins, so the file is a log a TA may append to. The line
 changes the student's chosen graded submission; every grading run applies the file again, so a rerun
 keeps the changes, and the file itself is never written. grades.json keeps, per row, what changed, from
@@ -22,6 +23,7 @@ import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .late import with_lateness
 from .model import Row, Status
 
 FILE = "overrides.csv"  # in the output folder, unless --overrides names another
@@ -125,6 +127,7 @@ def apply(rows: list[Row], overrides: list[Override], name: str = FILE) -> tuple
         changed = list(row.tests)
         changed[tests[override.task]] = replace(test, score=override.points)
         applied = replace(override, before=test.score)
-        rows[index] = replace(row, tests=tuple(changed), score=float(sum(item.score for item in changed)),
+        earned = float(sum(item.score for item in changed))
+        rows[index] = replace(row, tests=tuple(changed), score=with_lateness(earned, row.late),
                               overrides=(*row.overrides, applied))
     return rows, notes

@@ -32,6 +32,20 @@ TESTS = {
     },
     "tinysub": {"sub": (1, "assert sub(3, 1) == 2, 'sub(3, 1) should be 2'", "assert sub(0, 4) == -4")},
 }
+TERM_SETTINGS = """# grading.toml of a term: due dates and the late policy (tests/autograder/test_term.py, test_late.py)
+[late]
+percent = 10
+per = "day"
+max_percent = 50
+
+[assignments.tinyadd]
+due = 2026-10-01T23:59:00+09:00
+cutoff = 2026-10-08T23:59:00+09:00
+
+[assignments.tinysub]
+due = 2026-10-08T23:59:00+09:00
+late = { percent = 5, per = "hour" }
+"""
 CONFIG = '''c = get_config()  # noqa: F821
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"

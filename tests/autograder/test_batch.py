@@ -31,6 +31,7 @@ from autograder.results import NOT_ANSWERED
 LIMITS = Limits(notebook_seconds=60, cell_seconds=10, memory_mb=384, file_mb=1)
 CLI_LIMITS = ["--timeout", "60", "--cell-timeout", "10", "--memory-mb", "384", "--max-file-mb", "1"]
 OLD, NEW = 1_700_000_000, 1_700_100_000  # modification times of a student's two submissions
+FILED = 1_700_200_000  # the modification time of every other file given
 ADD, MUL = REFERENCE["tinyadd"]["add"], REFERENCE["tinyadd"]["mul"]
 
 
@@ -178,6 +179,9 @@ def build_inputs(base: Path) -> tuple[Path, list[Path]]:
     (zips / "truncated.zip").write_bytes(whole[: len(whole) // 2])
     _zip(zips / "evil.zip", {member: good for member in EVIL_MEMBERS.values()},
          encrypted=(EVIL_MEMBERS["zip_encrypted_entry"],), symlinks=(EVIL_MEMBERS["zip_symlink_entry"],))
+    for path in base.rglob("*"):  # a fixed time for every file written just now (grades.json has submitted_at)
+        if path.lstat().st_mtime > NEW:
+            os.utime(path, (FILED, FILED), follow_symlinks=False)
     return subs, sorted(zips.iterdir())
 
 
@@ -305,7 +309,7 @@ def test_grades_json_has_exactly_the_documented_fields(batch):
     data = json.loads(batch["grades"])
     assert set(data) == {"submissions"}, set(data)
     keys = {"student", "assignment", "source", "sha256", "status", "score", "max_score", "tests", "error", "flags",
-            "overrides"}
+            "overrides", "submitted_at", "late"}
     for row in data["submissions"]:
         assert set(row) == keys, set(row) ^ keys
         assert row["status"] in ("graded", "rejected", "failed"), row

@@ -1,0 +1,120 @@
+"""A simulated term (issue 18): due dates and a late policy in grading.toml, on-time, late, very late and
+Canvas-marked submissions, a TA's override and two students with the same file, graded by the CLI twice."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests import ROOT
+from tests.autograder.fixtures import REFERENCE, TERM_SETTINGS, make_course, notebook, write
+
+KST = timezone(timedelta(hours=9))
+ADD_DUE = datetime(2026, 10, 1, 23, 59, tzinfo=KST)
+SUB_DUE = datetime(2026, 10, 8, 23, 59, tzinfo=KST)
+LATE = {"ann": timedelta(hours=-5), "ben": timedelta(days=1, hours=12), "cho": timedelta(days=10),
+        "김민수": timedelta(days=3), "dan": timedelta(hours=-1), "eve": timedelta(hours=-2)}
+
+
+def _own(assignment: str, student: str):
+    """Correct answers with the student's own comment (their own bytes)."""
+    return notebook(assignment, {task: f"# {student}\n{source}" for task, source in REFERENCE[assignment].items()})
+
+
+@pytest.fixture(scope="module")
+def term(tmp_path_factory):
+    base = tmp_path_factory.mktemp("term")
+    course = make_course(base / "course")
+    (course / "grading.toml").write_text(TERM_SETTINGS, encoding="utf-8")
+    folders, canvas = base / "in" / "folders", base / "in" / "canvas"
+    for student, after in LATE.items():
+        nb = notebook("tinyadd", REFERENCE["tinyadd"]) if student in ("dan", "eve") else _own("tinyadd", student)
+        write(nb, folders / student / "tinyadd.ipynb", mtime=(ADD_DUE + after).timestamp())
+    write(_own("tinysub", "ann"), folders / "ann" / "tinysub.ipynb", mtime=(SUB_DUE - timedelta(days=1)).timestamp())
+    # Canvas marks 777's upload late, though the file's time says before the due date; 778's is on time
+    write(_own("tinysub", "777"), canvas / "lee_LATE_777_9001_tinysub.ipynb",
+          mtime=(SUB_DUE - timedelta(hours=3)).timestamp())
+    write(_own("tinysub", "778"), canvas / "park_778_9002_tinysub.ipynb",
+          mtime=(SUB_DUE + timedelta(days=2)).timestamp())
+    out = base / "out"
+    out.mkdir()
+    (out / "overrides.csv").write_text("student,assignment,task,points,by,comment\n"
+                                       "김민수,tinyadd,total,5,Prof. Choi,병가: late work accepted\n", encoding="utf-8")
+    command = [sys.executable, "-m", "autograder", "--course", str(course), "grade", str(folders), str(canvas),
+               "--out", str(out), "--workers", "2", "--timeout", "60", "--cell-timeout", "10"]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    outputs = {name: (out / name).read_bytes() for name in ("grades.json", "grades.csv")}
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return {"out": out, "first": outputs, "again": again,
+            "rows": {(row["student"], row["assignment"]): row
+                     for row in json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]}}
+
+
+def test_scores_follow_the_policy(term):
+    scores = {key: row["score"] for key, row in term["rows"].items()}
+    assert scores == {("ann", "tinyadd"): 5, ("ben", "tinyadd"): 4, ("cho", "tinyadd"): 0, ("김민수", "tinyadd"): 5,
+                      ("dan", "tinyadd"): 5, ("eve", "tinyadd"): 5, ("ann", "tinysub"): 1, ("777", "tinysub"): 0.95,
+                      ("778", "tinysub"): 1}
+
+
+def test_grades_json_keeps_when_each_came_and_what_it_cost(term):
+    rows = term["rows"]
+    ben = rows["ben", "tinyadd"]
+    assert ben["submitted_at"] == (ADD_DUE + LATE["ben"]).astimezone(timezone.utc).isoformat()
+    assert ben["late"]["seconds_late"] == LATE["ben"].total_seconds() and ben["late"]["percent"] == 20
+    assert ben["late"]["penalty"] == 1 and ben["late"]["due"] == ADD_DUE.isoformat()
+    assert rows["ann", "tinyadd"]["late"]["seconds_late"] == 0 and rows["ann", "tinyadd"]["late"]["penalty"] == 0
+    cho = rows["cho", "tinyadd"]["late"]
+    assert cho["percent"] == 100 and "after the cutoff" in cho["source"]
+    assert "counted as one hour" in rows["777", "tinysub"]["late"]["source"]
+    assert rows["778", "tinysub"]["late"]["penalty"] == 0, "Canvas did not mark 778 late: its file time must not count"
+    kim = rows["김민수", "tinyadd"]
+    assert kim["late"]["percent"] == 30 and kim["overrides"][0]["before"] == 3.5 and kim["score"] == 5
+
+
+def test_the_csv_has_the_penalised_scores(term):
+    lines = list(csv.DictReader(io.StringIO((term["out"] / "grades.csv").read_text(encoding="utf-8"))))
+    by_login = {line["SIS Login ID"] or line["ID"]: line for line in lines[1:]}
+    assert by_login["ben"]["tinyadd"] == "4" and by_login["cho"]["tinyadd"] == "0"
+    assert by_login["777"]["tinysub"] == "0.95" and by_login["김민수"]["tinyadd"] == "5"
+
+
+def test_the_feedback_page_says_how_late_and_what_it_cost(term):
+    page = (term["out"] / "feedback" / "ben" / "tinyadd.html").read_text(encoding="utf-8")
+    assert "Score: 4 / 5" in page and "1 day(s) 12 hour(s) after the due date (2026-10-01 23:59 UTC+09:00)" in page
+    assert "1 point(s) taken (20%)" in page
+    on_time = (term["out"] / "feedback" / "ann" / "tinyadd.html").read_text(encoding="utf-8")
+    assert "on time (due 2026-10-01 23:59 UTC+09:00)" in on_time
+    excused = (term["out"] / "feedback" / "김민수" / "tinyadd.html").read_text(encoding="utf-8")
+    assert "Total: 3.5 → 5 points, by Prof. Choi: 병가: late work accepted" in excused
+
+
+def test_identical_files_are_flagged_and_scores_unchanged(term):
+    rows = term["rows"]
+    assert any("integrity: the same file, byte for byte, as the submission of eve" in flag
+               for flag in rows["dan", "tinyadd"]["flags"])
+    assert not any(flag.startswith("integrity") for flag in rows["ann", "tinyadd"]["flags"])
+
+
+def test_nbgraders_gradebook_has_the_due_date_the_time_and_the_penalty(term):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{term['out'] / 'gradebook.db'}") as gradebook:
+        assert gradebook.find_assignment("tinyadd").duedate == ADD_DUE.astimezone(timezone.utc).replace(tzinfo=None)
+        ben = gradebook.find_submission("tinyadd", "ben")
+        assert ben.total_seconds_late == LATE["ben"].total_seconds()
+        assert gradebook.find_submission_notebook("tinyadd", "tinyadd", "ben").late_submission_penalty == 1
+
+
+def test_a_rerun_changes_nothing(term):
+    again = term["again"]
+    assert again.returncode == 0 and "0 graded now" in again.stdout, again.stdout + again.stderr
+    for name, before in term["first"].items():
+        assert (term["out"] / name).read_bytes() == before, f"a rerun changed {name}"
