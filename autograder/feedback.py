@@ -48,7 +48,7 @@ def render(row: Row, links: Mapping[str, str] | None = None) -> str:
     if row.status is Status.GRADED:
         parts.append(f"<p><strong>Score: {_points(row.score)} / {_points(row.max_score)}</strong></p>")
         if row.late:
-            parts.append(f'<p class="note">{escape(row.late.describe(sum(test.score for test in row.tests)))}</p>')
+            parts.append(f'<p class="note">{escape(row.late.describe(row.earned))}</p>')
         if row.error:
             parts.append(f'<p class="note">{escape(row.error)}</p>')
         parts.append("<table><thead><tr><th>Task</th><th>Points</th><th>Result</th><th>Message</th></tr></thead><tbody>")
@@ -78,7 +78,7 @@ def _overrides(row: Row) -> list[str]:
     """The manual changes to a graded row (overrides.csv): what changed, from what, by whom and why."""
     if not row.overrides:
         return []
-    titles = {test.name.split("-", 1)[-1]: test.title or test.name for test in row.tests}
+    titles = {test.task: test.title or test.name for test in row.tests}
     items = []
     for override in row.overrides:
         what = "Total" if override.task == TOTAL else titles.get(override.task, override.task)

@@ -145,7 +145,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         plans = {name: trusted.plan(name, specs[name].source_sha256, state, spare_seeds)
                  for name in sorted({item.assignment for item in gradable})}
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
-                             plans, fresh_kernels)
+                             plans, fresh_kernels, due)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans, due) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
         outcome.rows = _flag_identical(outcome.rows)
@@ -243,7 +243,8 @@ def _lookalike_notes(items: list[Candidate]) -> list[str]:
 
 def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
-               tier: Tier, plans: dict[str, trusted.Plan], fresh_kernels: bool = False) -> dict[int, Result]:
+               tier: Tier, plans: dict[str, trusted.Plan], fresh_kernels: bool = False,
+               due: dict[str, late.Policy] | None = None) -> dict[int, Result]:
     """Results for every valid item: from results/ when graded before, otherwise graded now.
 
     Submissions whose seeds have no reference values yet get reference jobs: the assignment's source
@@ -317,7 +318,7 @@ def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: 
                 return
             for item in context.group:
                 results[id(item)] = result
-                progress.advance(_row(item, specs, result, plans, _policies(course)))
+                progress.advance(_row(item, specs, result, plans, due))
             outcome.graded_now += len(context.group)
 
         pool.run(queue, finished)
@@ -420,9 +421,9 @@ def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | Non
         tests, flags = trusted.apply(_name(item), result.tests, result.trusted, current, _sha(item))
     titles = {test.grade_id: test.title for test in spec.tests} if spec else {}
     tests = [replace(test, title=titles.get(test.name, test.name)) for test in tests]
-    lateness = late.assess((due or {}).get(item.assignment), submission)
-    return replace(row, status=Status.GRADED, tests=tuple(tests), flags=tuple(flags), late=lateness,
-                   score=late.with_lateness(float(sum(test.score for test in tests)), lateness), error=result.error)
+    row = replace(row, status=Status.GRADED, tests=tuple(tests), flags=tuple(flags), error=result.error,
+                  late=late.assess((due or {}).get(item.assignment), submission))
+    return replace(row, score=late.with_lateness(row.earned, row.late))
 
 
 def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: Course, db_url: str) -> None:

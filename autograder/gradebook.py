@@ -89,13 +89,13 @@ def record(db_url: str, rows: list[Row], scratch: Path, specs: dict[str, Assignm
             gradebook.update_or_create_submission(row.assignment, row.student, **when)
             if row.late:
                 notebook = gradebook.find_submission_notebook(row.assignment, row.assignment, row.student)
-                notebook.late_submission_penalty = row.late.penalty(sum(test.score for test in row.tests)) or None
+                notebook.late_submission_penalty = row.late.penalty(row.earned) or None
             for test in row.tests:
                 try:
                     grade = gradebook.find_grade(test.name, row.assignment, row.assignment, row.student)
                 except MissingEntry:
                     continue  # the source notebook changed since the gradebook learnt it
-                override = manual.get(test.name.split("-", 1)[-1])
+                override = manual.get(test.task)
                 # nbgrader's own fields: its score, and a grader's manual score that replaces it
                 grade.auto_score = test.score if override is None else override.before
                 grade.manual_score = None if override is None else override.points

@@ -106,6 +106,11 @@ class TestResult:
     trusted: bool | None = None  # the trusted check's verdict; None: not checked
     title: str = ""  # the task's name for learners (course.Test.title)
 
+    @property
+    def task(self) -> str:
+        """The task's name: the grade id without the assignment."""
+        return self.name.split("-", 1)[-1]
+
     def to_json(self, cached: bool = False) -> dict:
         """grades.json's form; `cached`: the result cache's, without what grading adds later (the trusted
         check's verdict, the title from the current source)."""
@@ -170,6 +175,11 @@ class Row:
     submitted: float | None = None  # when it came (Submission.arrived), seconds since the epoch, if known
     late: object = None  # late.Lateness, when the assignment has a due date
 
+    @property
+    def earned(self) -> float:
+        """The points of the tests, before any late penalty or total override."""
+        return float(sum(test.score for test in self.tests))
+
     def to_json(self) -> dict:
         """The grades.json form: exactly the documented keys, in this order."""
         return {"student": self.student, "assignment": self.assignment, "source": self.source,
@@ -179,7 +189,7 @@ class Row:
                 "overrides": [override.to_json() for override in self.overrides],
                 "submitted_at": (datetime.fromtimestamp(self.submitted, timezone.utc).isoformat()
                                  if self.submitted else None),
-                "late": self.late.to_json(sum(test.score for test in self.tests)) if self.late else None}
+                "late": self.late.to_json(self.earned) if self.late else None}
 
 
 T = TypeVar("T")

@@ -92,7 +92,6 @@ def apply(rows: list[Row], overrides: list[Override], name: str = FILE) -> tuple
     """`rows` with the overrides applied to each student's chosen graded row; a note per line not applied."""
     latest: dict[tuple[str, str, str], Override] = {}
     for override in overrides:  # the last line of a task wins
-        latest.pop((override.student, override.assignment, override.task), None)
         latest[override.student, override.assignment, override.task] = override
     chosen = {(row.student, row.assignment): index for index, row in enumerate(rows)
               if row.chosen and row.status is Status.GRADED}
@@ -114,7 +113,7 @@ def apply(rows: list[Row], overrides: list[Override], name: str = FILE) -> tuple
             applied = replace(override, before=row.score)
             rows[index] = replace(row, score=override.points, overrides=(*row.overrides, applied))
             continue
-        tests = {test.name.split("-", 1)[-1]: position for position, test in enumerate(row.tests)}
+        tests = {test.task: position for position, test in enumerate(row.tests)}
         if override.task not in tests:
             notes.append(f"{where}: {override.assignment} has no task {override.task!r} (its tasks: "
                          f"{', '.join(tests)}, or total); the line was not applied.")
@@ -126,8 +125,6 @@ def apply(rows: list[Row], overrides: list[Override], name: str = FILE) -> tuple
             continue
         changed = list(row.tests)
         changed[tests[override.task]] = replace(test, score=override.points)
-        applied = replace(override, before=test.score)
-        earned = float(sum(item.score for item in changed))
-        rows[index] = replace(row, tests=tuple(changed), score=with_lateness(earned, row.late),
-                              overrides=(*row.overrides, applied))
+        row = replace(row, tests=tuple(changed), overrides=(*row.overrides, replace(override, before=test.score)))
+        rows[index] = replace(row, score=with_lateness(row.earned, row.late))
     return rows, notes
