@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from . import identity, late, trusted
+from . import identity, late, similarity, trusted
 from . import overrides as manual
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
@@ -55,13 +55,14 @@ class Outcome:
     reused: int = 0
     feedback: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # about inputs that got no row, and look-alike student ids
+    similar: list[similarity.Pair] = field(default_factory=list)  # answer code that looks alike (the report's)
 
     def summary(self) -> str:
         """The summary table and where the outputs are."""
         return (summary(self.rows, self.superseded) + "\n"
                 + "".join(f"Note: {printable(note)}\n" for note in self.notes) +
-                f"Wrote {self.out / 'grades.json'}, {self.out / 'grades.csv'} and {len(self.feedback)} feedback "
-                f"page(s) in {self.out / 'feedback'} ({self.graded_now} graded now, {self.reused} from earlier runs).")
+                f"Wrote {self.out / 'grades.json'}, {self.out / 'grades.csv'}, the class report {self.out / 'report.html'} "
+                f"and {len(self.feedback)} feedback page(s) in {self.out / 'feedback'} ({self.graded_now} graded now, {self.reused} from earlier runs).")
 
     def by_student(self, student: str, assignment: str) -> Row:
         """The row of one student's assignment (tests use this)."""
@@ -121,7 +122,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                          "or leave the option out.")
     stream = stream if stream is not None else sys.stderr
     specs, broken = _specs(course, assignment, stream)
-    due = _policies(course)
+    due, alike = _policies(course)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
         try:
@@ -149,6 +150,8 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans, due) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
         outcome.rows = _flag_identical(outcome.rows)
+        outcome.similar = similarity.pairs(outcome.rows, archive.read, specs, alike)
+        outcome.rows = similarity.flag(outcome.rows, outcome.similar)
         _apply_overrides(outcome, overrides if overrides is not None else out / manual.FILE)
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
     return outcome
@@ -389,11 +392,11 @@ def _result(job: Job, reply: dict, out: Path) -> Result:
                          "have the details; run `grade` again to retry.")
 
 
-def _policies(course: Course) -> dict[str, late.Policy]:
-    """The due dates and late policies of the course's grading.toml."""
+def _policies(course: Course) -> tuple[dict[str, late.Policy], similarity.Settings]:
+    """The due dates, late policies and similarity settings of the course's grading.toml."""
     try:
-        return late.policies(course.settings)
-    except late.PolicyError as error:
+        return late.policies(course.settings), similarity.Settings.from_settings(course.settings)
+    except (late.PolicyError, ValueError, TypeError) as error:
         raise UsageError(f"{course.root / 'grading.toml'}: {error}") from None
 
 
@@ -427,7 +430,7 @@ def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | Non
 
 
 def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: Course, db_url: str) -> None:
-    from . import export, feedback, gradebook
+    from . import export, feedback, gradebook, report
 
     out = outcome.out
     gradebook.record(db_url, outcome.rows, out / ".work" / "scratch", specs, course.config_file)
@@ -436,5 +439,6 @@ def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: C
     # one page per student and assignment: the chosen submission, else the latest rejected file
     pages = latest(outcome.rows, group=lambda row: (row.student, row.assignment),
                    order=lambda row: (row.chosen, row.order))
+    report.write(outcome.rows, outcome.similar, out)
     outcome.feedback = feedback.write(list(pages.values()), out / "feedback",
                                       links={name: course.task_links(spec) for name, spec in specs.items()})

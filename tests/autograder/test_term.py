@@ -1,5 +1,7 @@
 """A simulated term (issue 18): due dates and a late policy in grading.toml, on-time, late, very late and
-Canvas-marked submissions, a TA's override and two students with the same file, graded by the CLI twice."""
+Canvas-marked submissions, a TA's override, two students with the same file, a pair whose code is one
+program with renamed variables and a student with a wrong answer, graded by the CLI twice; the class
+report opened in Chromium."""
 
 from __future__ import annotations
 
@@ -12,14 +14,31 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests import ROOT
+from tests import BUILD, ROOT
 from tests.autograder.fixtures import REFERENCE, TERM_SETTINGS, make_course, notebook, write
 
 KST = timezone(timedelta(hours=9))
 ADD_DUE = datetime(2026, 10, 1, 23, 59, tzinfo=KST)
 SUB_DUE = datetime(2026, 10, 8, 23, 59, tzinfo=KST)
 LATE = {"ann": timedelta(hours=-5), "ben": timedelta(days=1, hours=12), "cho": timedelta(days=10),
-        "김민수": timedelta(days=3), "dan": timedelta(hours=-1), "eve": timedelta(hours=-2)}
+        "김민수": timedelta(days=3), "dan": timedelta(hours=-1), "eve": timedelta(hours=-2), "fay": timedelta(hours=-3),
+        "gus": timedelta(hours=-4)}
+# ann's own program, long enough to judge, and fay's copy of it: new names, new comments, the same code
+ANN = {"add": """def add(a, b):
+    # whole numbers only, summed one by one
+    total = 0
+    for value in (a, b):
+        if not isinstance(value, int):
+            raise TypeError(f"add() takes whole numbers, not {type(value).__name__}")
+        total += value
+    return total""",
+       "mul": """def mul(a, b):
+    result = 0
+    for _ in range(abs(b)):
+        result = add(result, a)
+    return result if b >= 0 else -result"""}
+FAY = {"add": ANN["add"].replace("total", "s").replace("value", "x").replace("summed one by one", "my own loop"),
+       "mul": ANN["mul"].replace("result", "acc").replace("_", "i")}
 
 
 def _own(assignment: str, student: str):
@@ -34,7 +53,10 @@ def term(tmp_path_factory):
     (course / "grading.toml").write_text(TERM_SETTINGS, encoding="utf-8")
     folders, canvas = base / "in" / "folders", base / "in" / "canvas"
     for student, after in LATE.items():
-        nb = notebook("tinyadd", REFERENCE["tinyadd"]) if student in ("dan", "eve") else _own("tinyadd", student)
+        nb = {"dan": notebook("tinyadd", REFERENCE["tinyadd"]), "eve": notebook("tinyadd", REFERENCE["tinyadd"]),
+              "ann": notebook("tinyadd", ANN), "fay": notebook("tinyadd", FAY),
+              "gus": notebook("tinyadd", {**REFERENCE["tinyadd"], "mul": "def mul(a, b):\n    return a + b"}),
+              }.get(student) or _own("tinyadd", student)
         write(nb, folders / student / "tinyadd.ipynb", mtime=(ADD_DUE + after).timestamp())
     write(_own("tinysub", "ann"), folders / "ann" / "tinysub.ipynb", mtime=(SUB_DUE - timedelta(days=1)).timestamp())
     # Canvas marks 777's upload late, though the file's time says before the due date; 778's is on time
@@ -50,7 +72,9 @@ def term(tmp_path_factory):
                "--out", str(out), "--workers", "2", "--timeout", "60", "--cell-timeout", "10"]
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout + first.stderr
-    outputs = {name: (out / name).read_bytes() for name in ("grades.json", "grades.csv")}
+    outputs = {path.relative_to(out): path.read_bytes() for path in (out / "grades.json", out / "grades.csv",
+                                                                  out / "report.json", out / "report.html",
+                                                                  *(out / "report").glob("*.png"))}
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     return {"out": out, "first": outputs, "again": again,
             "rows": {(row["student"], row["assignment"]): row
@@ -60,7 +84,8 @@ def term(tmp_path_factory):
 def test_scores_follow_the_policy(term):
     scores = {key: row["score"] for key, row in term["rows"].items()}
     assert scores == {("ann", "tinyadd"): 5, ("ben", "tinyadd"): 4, ("cho", "tinyadd"): 0, ("김민수", "tinyadd"): 5,
-                      ("dan", "tinyadd"): 5, ("eve", "tinyadd"): 5, ("ann", "tinysub"): 1, ("777", "tinysub"): 0.95,
+                      ("dan", "tinyadd"): 5, ("eve", "tinyadd"): 5, ("fay", "tinyadd"): 5, ("gus", "tinyadd"): 2,
+                      ("ann", "tinysub"): 1, ("777", "tinysub"): 0.95,
                       ("778", "tinysub"): 1}
 
 
@@ -100,7 +125,7 @@ def test_identical_files_are_flagged_and_scores_unchanged(term):
     rows = term["rows"]
     assert any("integrity: the same file, byte for byte, as the submission of eve" in flag
                for flag in rows["dan", "tinyadd"]["flags"])
-    assert not any(flag.startswith("integrity") for flag in rows["ann", "tinyadd"]["flags"])
+    assert not any(flag.startswith("integrity: the same file") for flag in rows["ann", "tinyadd"]["flags"])
 
 
 def test_nbgraders_gradebook_has_the_due_date_the_time_and_the_penalty(term):
@@ -118,3 +143,57 @@ def test_a_rerun_changes_nothing(term):
     assert again.returncode == 0 and "0 graded now" in again.stdout, again.stdout + again.stderr
     for name, before in term["first"].items():
         assert (term["out"] / name).read_bytes() == before, f"a rerun changed {name}"
+
+
+def test_a_copy_with_renamed_variables_is_flagged_and_scores_unchanged(term):
+    rows = term["rows"]
+    ann, fay = rows["ann", "tinyadd"], rows["fay", "tinyadd"]
+    assert any(flag.startswith("integrity: answer code like fay's") for flag in ann["flags"]), ann["flags"]
+    assert any(flag.startswith("integrity: answer code like ann's") for flag in fay["flags"]), fay["flags"]
+    assert ann["score"] == fay["score"] == 5
+    short = [key for key, row in rows.items() if key[0] not in ("ann", "fay")
+             and any("answer code like" in flag for flag in row["flags"])]
+    assert not short, f"answers too short to judge were flagged: {short}"
+
+
+def test_the_report_has_the_class_figures_as_data(term):
+    report = json.loads((term["out"] / "report.json").read_text(encoding="utf-8"))
+    add = next(entry for entry in report["assignments"] if entry["name"] == "tinyadd")
+    assert add["students"] == 8 and sorted(add["scores"]) == [0, 2, 4, 5, 5, 5, 5, 5]
+    rates = {task["name"]: task["pass_rate"] for task in add["tasks"]}
+    assert rates == {"tinyadd-add": 1, "tinyadd-mul": 7 / 8}
+    assert add["failures"] == [{"task": "tinyadd-mul", "title": "tinyadd-mul", "count": 1,
+                                "message": "AssertionError: mul(2, 3) should be 6: did you return a * b?"}]
+    assert {(entry["student"], entry["assignment"]) for entry in report["late"]} == {
+        ("ben", "tinyadd"), ("cho", "tinyadd"), ("김민수", "tinyadd"), ("777", "tinysub")}
+    flagged = {entry["flag"].split(" (")[0]: entry["students"] for entry in report["flags"]}
+    assert flagged["integrity: the same file, byte for byte, as the submission of eve"] == ["dan"]
+    assert [pair["students"] for pair in report["similar"]] == [["ann", "fay"]]
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="needs Debian's chromium (.ci/install)")
+def test_the_report_shows_its_plots_in_chromium(term):
+    from playwright.sync_api import sync_playwright
+
+    shots = BUILD / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto((term["out"] / "report.html").as_uri())
+            images = page.locator("img")
+            assert images.count() == 3, page.content()[:2000]
+            for index in range(images.count()):
+                images.nth(index).scroll_into_view_if_needed()
+                loaded = images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
+                assert loaded, f"{images.nth(index).get_attribute('src')} did not load"
+            assert page.locator("mark").count() >= 2, "the alike pair's shared code is not highlighted"
+            assert "김민수" in page.inner_text("body")
+            page.screenshot(path=shots / "class-report.png", full_page=True)
+        finally:
+            browser.close()
