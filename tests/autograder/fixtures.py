@@ -1,6 +1,7 @@
 """A synthetic nbgrader course for the autograder tests: two tiny assignments, no TensorFlow.
 
-`tinyadd` has two graded tasks (add: 2 points, mul: 3 points), `tinysub` one (sub: 1 point). Grade ids
+`tinyadd` has two graded tasks (add: 2 points, mul: 3 points), `tinysub` one (sub: 1 point); a third,
+`tinyneg` (neg: 1 point), is only in courses that ask for it (the simulated term's). Grade ids
 follow the book's convention: `<assignment>-<task>` for a test cell, `<assignment>-<task>-answer` for
 its answer cell. Notebooks are built in code (never committed as .ipynb, which the notebook tests
 would hold to the chapter rules).
@@ -21,6 +22,7 @@ HIDDEN_MARK = "SECRET_HIDDEN_CHECK"  # appears only inside hidden tests: feedbac
 REFERENCE = {
     "tinyadd": {"add": "def add(a, b):\n    return a + b", "mul": "def mul(a, b):\n    return a * b"},
     "tinysub": {"sub": "def sub(a, b):\n    return a - b"},
+    "tinyneg": {"neg": "def neg(a):\n    return -a"},
 }
 TESTS = {
     "tinyadd": {
@@ -31,7 +33,9 @@ TESTS = {
                 f"assert mul(-4, 5) == -20, '{HIDDEN_MARK}: mul(-4, 5) must be -20'"),
     },
     "tinysub": {"sub": (1, "assert sub(3, 1) == 2, 'sub(3, 1) should be 2'", "assert sub(0, 4) == -4")},
+    "tinyneg": {"neg": (1, "assert neg(3) == -3, 'neg(3) should be -3'", "assert neg(-2) == 2")},
 }
+TWO = ("tinyadd", "tinysub")  # the assignments of make_course's course, unless asked for more
 TERM_SETTINGS = """# grading.toml of a term: due dates and the late policy (tests/autograder/test_term.py, test_late.py)
 [late]
 percent = 10
@@ -45,6 +49,10 @@ cutoff = 2026-10-08T23:59:00+09:00
 [assignments.tinysub]
 due = 2026-10-08T23:59:00+09:00
 late = { percent = 5, per = "hour" }
+
+[assignments.tinyneg]
+due = 2026-10-15T23:59:00+09:00
+late = { percent = 25, per = "day", max_percent = 100 }
 """
 CONFIG = '''c = get_config()  # noqa: F821
 c.CourseDirectory.source_directory = "solutions"
@@ -98,11 +106,11 @@ def reference(assignment: str) -> nbformat.NotebookNode:
     return notebook(assignment, REFERENCE[assignment])
 
 
-def make_course(root: Path) -> Path:
+def make_course(root: Path, assignments: tuple[str, ...] = TWO) -> Path:
     """Write a course folder (config + source notebooks) and return it."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "nbgrader_config.py").write_text(CONFIG, encoding="utf-8")
-    for assignment in TESTS:
+    for assignment in assignments:
         path = root / "solutions" / assignment / f"{assignment}.ipynb"
         path.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook(assignment, source=True), path)

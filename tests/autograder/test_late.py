@@ -24,7 +24,7 @@ def _came(after: timedelta | None, **fields) -> Submission:
 
 def test_each_assignment_with_a_due_date_gets_its_policy():
     found = policies(SETTINGS)
-    assert sorted(found) == ["tinyadd", "tinysub"]
+    assert sorted(found) == ["tinyadd", "tinyneg", "tinysub"]
     assert (found["tinyadd"].due, found["tinyadd"].percent, found["tinyadd"].per) == (DUE, 10, "day")
     assert (found["tinysub"].percent, found["tinysub"].per, found["tinysub"].max_percent) == (5, "hour", 50)
 

@@ -1,4 +1,4 @@
-"""A simulated term (issue 18): due dates and a late policy in grading.toml, on-time, late, very late and
+"""A simulated term (issue 18): three due dates and late policies in grading.toml, on-time, late, very late and
 Canvas-marked submissions, a TA's override, two students with the same file, a pair whose code is one
 program with renamed variables and a student with a wrong answer, graded by the CLI twice; the class
 report opened in Chromium."""
@@ -20,6 +20,8 @@ from tests.autograder.fixtures import REFERENCE, TERM_SETTINGS, make_course, not
 KST = timezone(timedelta(hours=9))
 ADD_DUE = datetime(2026, 10, 1, 23, 59, tzinfo=KST)
 SUB_DUE = datetime(2026, 10, 8, 23, 59, tzinfo=KST)
+NEG_DUE = datetime(2026, 10, 15, 23, 59, tzinfo=KST)
+NEG_LATE = {"ann": timedelta(minutes=-10), "ben": timedelta(days=1, hours=2), "gus": timedelta(days=5)}
 LATE = {"ann": timedelta(hours=-5), "ben": timedelta(days=1, hours=12), "cho": timedelta(days=10),
         "김민수": timedelta(days=3), "dan": timedelta(hours=-1), "eve": timedelta(hours=-2), "fay": timedelta(hours=-3),
         "gus": timedelta(hours=-4)}
@@ -49,7 +51,7 @@ def _own(assignment: str, student: str):
 @pytest.fixture(scope="module")
 def term(tmp_path_factory):
     base = tmp_path_factory.mktemp("term")
-    course = make_course(base / "course")
+    course = make_course(base / "course", ("tinyadd", "tinysub", "tinyneg"))
     (course / "grading.toml").write_text(TERM_SETTINGS, encoding="utf-8")
     folders, canvas = base / "in" / "folders", base / "in" / "canvas"
     for student, after in LATE.items():
@@ -59,6 +61,8 @@ def term(tmp_path_factory):
               }.get(student) or _own("tinyadd", student)
         write(nb, folders / student / "tinyadd.ipynb", mtime=(ADD_DUE + after).timestamp())
     write(_own("tinysub", "ann"), folders / "ann" / "tinysub.ipynb", mtime=(SUB_DUE - timedelta(days=1)).timestamp())
+    for student, after in NEG_LATE.items():
+        write(_own("tinyneg", student), folders / student / "tinyneg.ipynb", mtime=(NEG_DUE + after).timestamp())
     # Canvas marks 777's upload late, though the file's time says before the due date; 778's is on time
     write(_own("tinysub", "777"), canvas / "lee_LATE_777_9001_tinysub.ipynb",
           mtime=(SUB_DUE - timedelta(hours=3)).timestamp())
@@ -86,7 +90,7 @@ def test_scores_follow_the_policy(term):
     assert scores == {("ann", "tinyadd"): 5, ("ben", "tinyadd"): 4, ("cho", "tinyadd"): 0, ("김민수", "tinyadd"): 5,
                       ("dan", "tinyadd"): 5, ("eve", "tinyadd"): 5, ("fay", "tinyadd"): 5, ("gus", "tinyadd"): 2,
                       ("ann", "tinysub"): 1, ("777", "tinysub"): 0.95,
-                      ("778", "tinysub"): 1}
+                      ("778", "tinysub"): 1, ("ann", "tinyneg"): 1, ("ben", "tinyneg"): 0.5, ("gus", "tinyneg"): 0}
 
 
 def test_grades_json_keeps_when_each_came_and_what_it_cost(term):
@@ -109,6 +113,7 @@ def test_the_csv_has_the_penalised_scores(term):
     by_login = {line["SIS Login ID"] or line["ID"]: line for line in lines[1:]}
     assert by_login["ben"]["tinyadd"] == "4" and by_login["cho"]["tinyadd"] == "0"
     assert by_login["777"]["tinysub"] == "0.95" and by_login["김민수"]["tinyadd"] == "5"
+    assert (by_login["ann"]["tinyneg"], by_login["ben"]["tinyneg"], by_login["gus"]["tinyneg"]) == ("1", "0.5", "0")
 
 
 def test_the_feedback_page_says_how_late_and_what_it_cost(term):
@@ -165,7 +170,8 @@ def test_the_report_has_the_class_figures_as_data(term):
     assert add["failures"] == [{"task": "tinyadd-mul", "title": "tinyadd-mul", "count": 1,
                                 "message": "AssertionError: mul(2, 3) should be 6: did you return a * b?"}]
     assert {(entry["student"], entry["assignment"]) for entry in report["late"]} == {
-        ("ben", "tinyadd"), ("cho", "tinyadd"), ("김민수", "tinyadd"), ("777", "tinysub")}
+        ("ben", "tinyadd"), ("cho", "tinyadd"), ("김민수", "tinyadd"), ("777", "tinysub"), ("ben", "tinyneg"),
+        ("gus", "tinyneg")}
     flagged = {entry["flag"].split(" (")[0]: entry["students"] for entry in report["flags"]}
     assert flagged["integrity: the same file, byte for byte, as the submission of eve"] == ["dan"]
     assert [pair["students"] for pair in report["similar"]] == [["ann", "fay"]]
