@@ -9,8 +9,10 @@ from pathlib import Path
 from .course import Course, CourseError, find_course
 from .model import Status, UsageError
 from .limits import Limits
+from .settings import GradeOptions, Settings
 
-DEFAULTS = Limits()
+DEFAULTS = GradeOptions()
+CONFIGURED = "grading.toml's [grade] {name}, else {value}"  # how --help states a default the course can set
 
 
 def _course(args: argparse.Namespace) -> Course:
@@ -48,8 +50,10 @@ def parser() -> argparse.ArgumentParser:
     grade = commands.add_parser(
         "grade", parents=[course], help="grade notebooks, folders, zips or LMS downloads",
         description="Archive every input, grade each student's latest notebook with nbgrader (in parallel, under "
-                    "time and memory limits) and write grades.json, grades.csv (Canvas gradebook import) and "
-                    "feedback/<student>/<assignment>.html into --out. Reruns reuse earlier results.")
+                    "time and memory limits) and write grades.json, grades.csv (Canvas gradebook import), "
+                    "feedback/<student>/<assignment>.html and the class report report.html into --out. Reruns "
+                    "reuse earlier results. The course's grading.toml sets due dates, the late policy, similarity "
+                    "settings, Canvas ids and the defaults of the options below; an option given here wins.")
     grade.add_argument("paths", nargs="+", metavar="PATH",
                        help="a notebook; a folder of student folders (<root>/<student>/<any>.ipynb); a .zip of "
                             "either; or a Canvas bulk download (<name>_<id>_<subid>_<file>)")
@@ -57,16 +61,20 @@ def parser() -> argparse.ArgumentParser:
                                                          "from each notebook's graded cells)")
     grade.add_argument("--student", metavar="S", help="the student who owns every notebook given")
     grade.add_argument("--out", metavar="DIR", default="graded", help="output folder (default: graded/)")
-    grade.add_argument("--workers", metavar="N", type=_positive, default=1,
-                       help="submissions graded at once, each in its own work folder (default: 1)")
+    grade.add_argument("--workers", metavar="N", type=_positive,
+                       help="submissions graded at once, each in its own work folder (default: "
+                            + CONFIGURED.format(name="workers", value=DEFAULTS.workers) + ")")
     grade.add_argument("--db", metavar="URL", help="gradebook database URL passed to nbgrader (default: "
                                                    "sqlite:///DIR/gradebook.db)")
-    grade.add_argument("--timeout", metavar="S", type=_positive, default=DEFAULTS.notebook_seconds,
-                       help=f"seconds for a whole notebook (default: {DEFAULTS.notebook_seconds})")
-    grade.add_argument("--cell-timeout", metavar="S", type=_positive, default=DEFAULTS.cell_seconds,
-                       help=f"seconds for one cell (default: {DEFAULTS.cell_seconds})")
-    grade.add_argument("--memory-mb", metavar="MB", type=_positive, default=DEFAULTS.memory_mb,
-                       help=f"memory of a student's kernel (default: {DEFAULTS.memory_mb})")
+    grade.add_argument("--timeout", metavar="S", type=_positive,
+                       help="seconds for a whole notebook (default: "
+                            + CONFIGURED.format(name="timeout", value=DEFAULTS.timeout) + ")")
+    grade.add_argument("--cell-timeout", metavar="S", type=_positive,
+                       help="seconds for one cell (default: "
+                            + CONFIGURED.format(name="cell_timeout", value=DEFAULTS.cell_timeout) + ")")
+    grade.add_argument("--memory-mb", metavar="MB", type=_positive,
+                       help="memory of a student's kernel (default: "
+                            + CONFIGURED.format(name="memory_mb", value=DEFAULTS.memory_mb) + ")")
     grade.add_argument("--unsafe", action="store_true",
                        help="run student code WITHOUT a sandbox, with your rights (only for notebooks you "
                             "trust; the trusted check still caps scores). Without it, grading picks the strongest "
@@ -78,8 +86,12 @@ def parser() -> argparse.ArgumentParser:
                        help="manual changes to apply: lines of student,assignment,task,points,by,comment, where task "
                             "is a task's name or 'total' (default: overrides.csv in --out, when it exists; the last "
                             "line of a task wins; reruns apply it again)")
-    grade.add_argument("--max-file-mb", metavar="MB", type=_positive, default=DEFAULTS.file_mb,
-                       help=f"largest notebook accepted (default: {DEFAULTS.file_mb})")
+    grade.add_argument("--max-file-mb", metavar="MB", type=_positive,
+                       help="largest notebook accepted (default: "
+                            + CONFIGURED.format(name="max_file_mb", value=DEFAULTS.max_file_mb) + ")")
+    grade.add_argument("--csv-bom", action=argparse.BooleanOptionalAction,
+                       help="start grades.csv with a UTF-8 byte order mark, which Excel on Windows needs to show "
+                            "Korean names (default: " + CONFIGURED.format(name="csv_bom", value="no") + ")")
 
     gradescope = commands.add_parser(
         "gradescope", parents=[course], help="build a Gradescope autograder bundle for one assignment",
@@ -117,11 +129,19 @@ def _grade(args: argparse.Namespace) -> int:
     tier = tiers.choose(unsafe=args.unsafe)  # the strongest that works here; refuses (exit 2) when none does
     warning = "WARNING: " if tier is not tiers.Tier.BWRAP else ""
     print(f"{warning}Sandbox tier '{tier}': {tiers.describe(tier)}.", file=sys.stderr)
-    limits = Limits(notebook_seconds=args.timeout, cell_seconds=args.cell_timeout, memory_mb=args.memory_mb,
-                    file_mb=args.max_file_mb)
-    outcome = grade([Path(path) for path in args.paths], Path(args.out), course=_course(args),
-                    assignment=args.assignment, student=args.student, workers=args.workers, limits=limits,
-                    db_url=args.db, tier=tier, fresh_kernels=args.fresh_kernels, overrides=args.overrides)
+    course = _course(args)
+    configured = Settings.read(course).grade
+
+    def option(name: str):  # the flag, else grading.toml's [grade], else the built-in default
+        given = getattr(args, name)
+        return getattr(configured, name) if given is None else given
+
+    limits = Limits(notebook_seconds=option("timeout"), cell_seconds=option("cell_timeout"),
+                    memory_mb=option("memory_mb"), file_mb=option("max_file_mb"))
+    outcome = grade([Path(path) for path in args.paths], Path(args.out), course=course,
+                    assignment=args.assignment, student=args.student, workers=option("workers"), limits=limits,
+                    db_url=args.db, tier=tier, fresh_kernels=args.fresh_kernels, overrides=args.overrides,
+                    csv_bom=option("csv_bom"))
     print(outcome.summary())
     return 1 if any(row.status is Status.FAILED for row in outcome.rows) else 0
 

@@ -29,8 +29,11 @@ def write_json(rows: list[Row], path: Path) -> None:
     atomic_write(path, json.dumps({"submissions": [row.to_json() for row in rows]}, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_csv(rows: list[Row], max_scores: dict[str, float], path: Path) -> None:
-    """One line per student, one column per assignment that appears in `rows`."""
+def write_csv(rows: list[Row], max_scores: dict[str, float], path: Path, canvas_ids: dict[str, int] | None = None,
+              bom: bool = False) -> None:
+    """One line per student, one column per assignment that appears in `rows`, headed "name (Canvas id)" where
+    grading.toml gives the id (Canvas's own export names them so, and its import matches on it); `bom` starts the
+    file with a UTF-8 byte order mark, which spreadsheets on Windows need to read Korean names."""
     assignments = sorted({row.assignment for row in rows if row.assignment})
     students: dict[str, dict] = {}
     for row in rows:
@@ -44,9 +47,10 @@ def write_csv(rows: list[Row], max_scores: dict[str, float], path: Path) -> None
             person[row.assignment] = f"{row.score:g}"
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([*CSV_IDENTITY, *assignments])
+    ids = canvas_ids or {}
+    writer.writerow([*CSV_IDENTITY, *(f"{a} ({ids[a]})" if a in ids else a for a in assignments)])
     writer.writerow(["    Points Possible", "", "", "", "", *(f"{max_scores.get(a, 0):g}" for a in assignments)])
     for student in sorted(students):
         person = students[student]
         writer.writerow([*(_cell(person[key]) for key in CSV_IDENTITY), *(person.get(a, "") for a in assignments)])
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, ("\ufeff" if bom else "") + buffer.getvalue())

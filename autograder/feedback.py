@@ -9,6 +9,9 @@ scripts with a Content-Security-Policy, so nothing a student wrote can run in a 
 
 from __future__ import annotations
 
+import io
+import re
+import zipfile
 from html import escape
 from pathlib import Path
 from typing import Mapping
@@ -17,6 +20,8 @@ from . import identity
 from .files import atomic_write, safe_component
 from .model import Row, Status
 from .overrides import TOTAL
+
+CANVAS = "canvas-feedback"  # <assignment>.zip per assignment: the pages of Canvas students, named for re-upload
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
@@ -109,4 +114,37 @@ def write(rows: list[Row], folder: Path, links: Mapping[str, Mapping[str, str]] 
         page.unlink()
         if not any(page.parent.iterdir()):
             page.parent.rmdir()
+    return written
+
+
+def _canvas_name(row: Row) -> str:
+    """A page's file name in a Canvas re-upload zip: the download's `<name>_<user id>_<attachment id>_` start,
+    by which Canvas attaches each file to its student's submission, then what it is."""
+    name = re.sub(r"[\W_]", "", row.student_name or "") or "student"
+    name = "student" if name.isdigit() else name
+    return f"{name}_{row.student}_{row.lms_submission}_{safe_component(row.assignment or '')}-feedback.html"
+
+
+def canvas_bundles(rows: list[Row], folder: Path, links: Mapping[str, Mapping[str, str]] | None = None) -> list[Path]:
+    """`folder/<assignment>.zip` of the feedback pages of the students of a Canvas download, for the
+    assignment's "Re-upload submissions" (each page becomes a comment attachment); the same rows give the same
+    bytes. A zip of an earlier run whose assignment has no Canvas student now is removed (ours, not an input)."""
+    by_assignment: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.lms == "canvas" and row.student and row.assignment and row.lms_submission is not None:
+            by_assignment.setdefault(row.assignment, []).append(row)
+    written = []
+    for assignment, group in sorted(by_assignment.items()):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for row in sorted(group, key=_canvas_name):
+                entry = zipfile.ZipInfo(_canvas_name(row), date_time=(1980, 1, 1, 0, 0, 0))
+                entry.external_attr = 0o644 << 16
+                bundle.writestr(entry, render(row, (links or {}).get(assignment)), zipfile.ZIP_DEFLATED)
+        path = folder / f"{safe_component(assignment)}.zip"
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, buffer.getvalue())
+        written.append(path)
+    for stale in set(folder.glob("*.zip")) - set(written) if folder.is_dir() else ():
+        stale.unlink()
     return written

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from . import identity, late, similarity, trusted
+from .settings import Settings
 from . import overrides as manual
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
@@ -100,7 +101,8 @@ def result_key(sha256: str, spec: AssignmentSpec, limits: Limits, tier: Tier, ch
 def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignment: str | None = None,
           student: str | None = None, workers: int = 1, limits: Limits | None = None, db_url: str | None = None,
           stream: TextIO | None = None, sandboxed: bool = True, tier: Tier | None = None,
-          spare_seeds: bool = True, fresh_kernels: bool = False, overrides: Path | None = None) -> Outcome:
+          spare_seeds: bool = True, fresh_kernels: bool = False, overrides: Path | None = None,
+          csv_bom: bool | None = None) -> Outcome:
     """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
 
     Student code runs in the strongest sandbox tier that works here (sandbox/tiers.py), or in `tier`; with none,
@@ -108,6 +110,8 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
     only suits notebooks the instructor trusts. Kernels are forked from a template per worker where the
     sandbox allows (zygote.py); `fresh_kernels` starts each one afresh (slower, same grades). The manual
     changes in `overrides` (default: `out`/overrides.csv, when it exists) are applied last (overrides.py).
+    Due dates, similarity settings and Canvas ids come from the course's grading.toml (settings.py), and so does
+    `csv_bom` when it is None.
     """
     limits = limits or Limits()
     tier = tier if tier is not None else tiers.choose(unsafe=not sandboxed)
@@ -122,7 +126,8 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                          "or leave the option out.")
     stream = stream if stream is not None else sys.stderr
     specs, broken = _specs(course, assignment, stream)
-    due, alike = _policies(course)
+    settings = Settings.read(course)
+    due = settings.due
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
         try:
@@ -150,10 +155,11 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans, due) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
         outcome.rows = _flag_identical(outcome.rows)
-        outcome.similar = similarity.pairs(outcome.rows, archive.read, specs, alike)
+        outcome.similar = similarity.pairs(outcome.rows, archive.read, specs, settings.similarity)
         outcome.rows = similarity.flag(outcome.rows, outcome.similar)
         _apply_overrides(outcome, overrides if overrides is not None else out / manual.FILE)
-        _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}")
+        _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}", settings,
+                       settings.grade.csv_bom if csv_bom is None else csv_bom)
     return outcome
 
 
@@ -392,14 +398,6 @@ def _result(job: Job, reply: dict, out: Path) -> Result:
                          "have the details; run `grade` again to retry.")
 
 
-def _policies(course: Course) -> tuple[dict[str, late.Policy], similarity.Settings]:
-    """The due dates, late policies and similarity settings of the course's grading.toml."""
-    try:
-        return late.policies(course.settings), similarity.Settings.from_settings(course.settings)
-    except (late.PolicyError, ValueError, TypeError) as error:
-        raise UsageError(f"{course.root / 'grading.toml'}: {error}") from None
-
-
 def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | None,
          plans: dict[str, trusted.Plan], due: dict[str, late.Policy] | None = None) -> Row:
     submission = item.submission
@@ -407,7 +405,8 @@ def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | Non
     row = Row(student=submission.student, assignment=item.assignment, source=submission.source,
               sha256=submission.sha256, status=Status.REJECTED, score=None,
               max_score=spec.max_score if spec else None, lms=submission.lms, student_name=submission.student_name,
-              chosen=not item.problem, order=submission.order, submitted=submission.arrived)
+              chosen=not item.problem, order=submission.order, submitted=submission.arrived,
+              lms_submission=submission.lms_submission)
     if item.problem:
         return replace(row, error=f"'{submission.name}' {item.problem}")
     current = plans.get(item.assignment) if item.assignment else None
@@ -429,16 +428,19 @@ def _row(item: Candidate, specs: dict[str, AssignmentSpec], result: Result | Non
     return replace(row, score=late.with_lateness(row.earned, row.late))
 
 
-def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: Course, db_url: str) -> None:
+def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: Course, db_url: str,
+                   settings: Settings, csv_bom: bool) -> None:
     from . import export, feedback, gradebook, report
 
     out = outcome.out
     gradebook.record(db_url, outcome.rows, out / ".work" / "scratch", specs, course.config_file)
     export.write_json(outcome.rows, out / "grades.json")
-    export.write_csv(outcome.rows, {name: spec.max_score for name, spec in specs.items()}, out / "grades.csv")
+    export.write_csv(outcome.rows, {name: spec.max_score for name, spec in specs.items()}, out / "grades.csv",
+                     canvas_ids=settings.canvas_ids, bom=csv_bom)
     # one page per student and assignment: the chosen submission, else the latest rejected file
     pages = latest(outcome.rows, group=lambda row: (row.student, row.assignment),
                    order=lambda row: (row.chosen, row.order))
     report.write(outcome.rows, outcome.similar, out)
-    outcome.feedback = feedback.write(list(pages.values()), out / "feedback",
-                                      links={name: course.task_links(spec) for name, spec in specs.items()})
+    links = {name: course.task_links(spec) for name, spec in specs.items()}
+    outcome.feedback = feedback.write(list(pages.values()), out / "feedback", links=links)
+    feedback.canvas_bundles(list(pages.values()), out / feedback.CANVAS, links=links)

@@ -174,6 +174,7 @@ class Row:
     overrides: tuple = ()  # overrides.Override lines applied to this row, in the order applied
     submitted: float | None = None  # when it came (Submission.arrived), seconds since the epoch, if known
     late: object = None  # late.Lateness, when the assignment has a due date
+    lms_submission: int | None = None  # a Canvas download's attachment id (its name's second number)
 
     @property
     def earned(self) -> float:

@@ -37,6 +37,11 @@ TESTS = {
 }
 TWO = ("tinyadd", "tinysub")  # the assignments of make_course's course, unless asked for more
 TERM_SETTINGS = """# grading.toml of a term: due dates and the late policy (tests/autograder/test_term.py, test_late.py)
+[grade]
+timeout = 60
+cell_timeout = 10
+csv_bom = true
+
 [late]
 percent = 10
 per = "day"
@@ -47,6 +52,7 @@ due = 2026-10-01T23:59:00+09:00
 cutoff = 2026-10-08T23:59:00+09:00
 
 [assignments.tinysub]
+canvas_id = 9100
 due = 2026-10-08T23:59:00+09:00
 late = { percent = 5, per = "hour" }
 

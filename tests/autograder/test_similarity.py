@@ -9,8 +9,8 @@ import pytest
 
 from autograder import report, similarity
 from autograder.course import Course
-from autograder.grade import _policies
 from autograder.model import Row, Status, TestResult, UsageError
+from autograder.settings import Settings
 from tests.autograder import fixtures
 from tests.autograder.fixtures import make_course, notebook
 
@@ -99,14 +99,14 @@ def test_a_bad_similarity_setting_names_the_file_and_the_fix(tmp_path, table, fi
     root = make_course(tmp_path / "course")
     (root / "grading.toml").write_text(f"[similarity]\n{table}\n", encoding="utf-8")
     with pytest.raises(UsageError, match=fix) as raised:
-        _policies(Course(root))
+        Settings.read(Course(root))
     assert "grading.toml" in str(raised.value)
 
 
 def test_the_similarity_settings_of_grading_toml_are_used(tmp_path):
     root = make_course(tmp_path / "course")
     (root / "grading.toml").write_text("[similarity]\nthreshold = 0.6\nmin_length = 40\ncommon = 30\n", "utf-8")
-    assert _policies(Course(root))[1] == similarity.Settings(threshold=0.6, min_length=40, common=30)
+    assert Settings.read(Course(root)).similarity == similarity.Settings(threshold=0.6, min_length=40, common=30)
 
 
 def test_report_data_counts_the_chosen_graded_rows_only():

@@ -73,11 +73,12 @@ def term(tmp_path_factory):
     (out / "overrides.csv").write_text("student,assignment,task,points,by,comment\n"
                                        "김민수,tinyadd,total,5,Prof. Choi,병가: late work accepted\n", encoding="utf-8")
     command = [sys.executable, "-m", "autograder", "--course", str(course), "grade", str(folders), str(canvas),
-               "--out", str(out), "--workers", "2", "--timeout", "60", "--cell-timeout", "10"]
+               "--out", str(out), "--workers", "2"]  # the limits: grading.toml's [grade]
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout + first.stderr
     outputs = {path.relative_to(out): path.read_bytes() for path in (out / "grades.json", out / "grades.csv",
                                                                   out / "report.json", out / "report.html",
+                                                                  out / "canvas-feedback" / "tinysub.zip",
                                                                   *(out / "report").glob("*.png"))}
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     return {"out": out, "first": outputs, "again": again,
@@ -108,11 +109,14 @@ def test_grades_json_keeps_when_each_came_and_what_it_cost(term):
     assert kim["late"]["percent"] == 30 and kim["overrides"][0]["before"] == 3.5 and kim["score"] == 5
 
 
-def test_the_csv_has_the_penalised_scores(term):
-    lines = list(csv.DictReader(io.StringIO((term["out"] / "grades.csv").read_text(encoding="utf-8"))))
+def test_the_csv_has_the_penalised_scores_under_canvas_column_names_with_a_bom(term):
+    data = (term["out"] / "grades.csv").read_bytes()
+    assert data.startswith("\ufeffStudent,".encode()), "grading.toml's csv_bom = true: a UTF-8 BOM for Excel"
+    lines = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert list(lines[0])[5:] == ["tinyadd", "tinyneg", "tinysub (9100)"], "canvas_id names the column as Canvas does"
     by_login = {line["SIS Login ID"] or line["ID"]: line for line in lines[1:]}
     assert by_login["ben"]["tinyadd"] == "4" and by_login["cho"]["tinyadd"] == "0"
-    assert by_login["777"]["tinysub"] == "0.95" and by_login["김민수"]["tinyadd"] == "5"
+    assert by_login["777"]["tinysub (9100)"] == "0.95" and by_login["김민수"]["tinyadd"] == "5"
     assert (by_login["ann"]["tinyneg"], by_login["ben"]["tinyneg"], by_login["gus"]["tinyneg"]) == ("1", "0.5", "0")
 
 
@@ -141,6 +145,16 @@ def test_nbgraders_gradebook_has_the_due_date_the_time_and_the_penalty(term):
         ben = gradebook.find_submission("tinyadd", "ben")
         assert ben.total_seconds_late == LATE["ben"].total_seconds()
         assert gradebook.find_submission_notebook("tinyadd", "tinyadd", "ben").late_submission_penalty == 1
+
+
+def test_canvas_students_feedback_is_packed_for_canvas_re_upload(term):
+    import zipfile
+
+    with zipfile.ZipFile(term["out"] / "canvas-feedback" / "tinysub.zip") as bundle:
+        names = bundle.namelist()
+        assert names == ["lee_777_9001_tinysub-feedback.html", "park_778_9002_tinysub-feedback.html"]
+        assert "Score: 0.95 / 1" in bundle.read(names[0]).decode("utf-8")
+    assert not (term["out"] / "canvas-feedback" / "tinyadd.zip").exists(), "tinyadd has no Canvas student"
 
 
 def test_a_rerun_changes_nothing(term):
