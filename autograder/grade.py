@@ -102,7 +102,8 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
           student: str | None = None, workers: int = 1, limits: Limits | None = None, db_url: str | None = None,
           stream: TextIO | None = None, sandboxed: bool = True, tier: Tier | None = None,
           spare_seeds: bool = True, fresh_kernels: bool = False, overrides: Path | None = None,
-          csv_bom: bool | None = None) -> Outcome:
+          csv_bom: bool | None = None, submitted_at: float | None = None,
+          due: dict[str, object] | None = None) -> Outcome:
     """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
 
     Student code runs in the strongest sandbox tier that works here (sandbox/tiers.py), or in `tier`; with none,
@@ -111,7 +112,9 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
     sandbox allows (zygote.py); `fresh_kernels` starts each one afresh (slower, same grades). The manual
     changes in `overrides` (default: `out`/overrides.csv, when it exists) are applied last (overrides.py).
     Due dates, similarity settings and Canvas ids come from the course's grading.toml (settings.py), and so does
-    `csv_bom` when it is None.
+    `csv_bom` when it is None. An LMS that says itself when a submission came and when it was due (Gradescope's
+    submission_metadata.json) gives `submitted_at` (for every input of this run) and `due` (assignment -> due
+    date), which win over file times and grading.toml's dates.
     """
     limits = limits or Limits()
     tier = tier if tier is not None else tiers.choose(unsafe=not sandboxed)
@@ -126,8 +129,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
                          "or leave the option out.")
     stream = stream if stream is not None else sys.stderr
     specs, broken = _specs(course, assignment, stream)
-    settings = Settings.read(course)
-    due = settings.due
+    settings = Settings.read(course, due)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / ".lock", "w") as lock:
         try:
@@ -143,7 +145,10 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         notes: list[str] = []
         receive(paths, archive, student=student, assignment=assignment, max_bytes=limits.file_mb * 2**20,
                 exclude=out, notes=notes)
-        items = [_check(submission, archive, specs, broken, limits) for submission in archive.submissions()]
+        submissions = archive.submissions()
+        if submitted_at is not None:  # the LMS's word on when they came, over the files' times
+            submissions = [replace(submission, arrived=submitted_at) for submission in submissions]
+        items = [_check(submission, archive, specs, broken, limits) for submission in submissions]
         report, superseded = _choose(items)
         outcome = Outcome(out, [], superseded=superseded, notes=notes + _lookalike_notes(report))
         gradable = [item for item in report if not item.problem and not item.failure]
@@ -151,8 +156,8 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         plans = {name: trusted.plan(name, specs[name].source_sha256, state, spare_seeds)
                  for name in sorted({item.assignment for item in gradable})}
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
-                             plans, fresh_kernels, due)
-        outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans, due) for item in report),
+                             plans, fresh_kernels, settings.due)
+        outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans, settings.due) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
         outcome.rows = _flag_identical(outcome.rows)
         outcome.similar = similarity.pairs(outcome.rows, archive.read, specs, settings.similarity)

@@ -18,12 +18,12 @@ import time
 import zipfile
 from pathlib import Path
 
-from .course import Course, CourseError
+from .course import SETTINGS_NAME, Course, CourseError
 from .files import atomic_write
 from .model import Row, Status, UsageError
 
 PACKAGE = Path(__file__).resolve().parent
-NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib", "pyseccomp")  # what grading the exercises imports
+NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib", "pyseccomp", "copydetect")  # what grading imports
 TASK_LINKS = "task_links.json"  # in the bundle's course folder: grade id -> the task's section in the book
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entry times, so the same inputs give the same bundle
 
@@ -81,6 +81,8 @@ def build(course: Course, assignment: str, out: Path) -> Path:
         files[f"autograder/{path.relative_to(PACKAGE).as_posix()}"] = (path.read_bytes(), 0o644)
     if course.config_file is not None:
         files["course/nbgrader_config.py"] = (course.config_file.read_bytes(), 0o644)
+    if (course.root / SETTINGS_NAME).is_file():  # the late policy and limits (Gradescope's metadata gives the dates)
+        files[f"course/{SETTINGS_NAME}"] = ((course.root / SETTINGS_NAME).read_bytes(), 0o644)
     if links := course.task_links(spec):  # computed here: the container has neither the book's config nor docutils
         files[f"course/{TASK_LINKS}"] = (json.dumps(links, indent=1, sort_keys=True).encode(), 0o644)
     source_name = course.source_dir.name
@@ -118,6 +120,8 @@ def results_json(rows: list[Row], seconds: float, links: dict[str, str] | None =
                            for index, test in enumerate(row.tests, start=1)]
         if row.error:
             notes.insert(0, row.error)
+        if row.late and row.late.seconds:
+            notes.insert(0, row.late.describe(row.earned))
     elif chosen:
         notes.insert(0, "Your notebook could not be graded automatically; your instructor can see why and will "
                         "look at it.")
@@ -138,6 +142,23 @@ def _links(course_folder: Path) -> dict[str, str]:
     """The task links `build` bundled ({} when the course names no book address)."""
     path = course_folder / TASK_LINKS
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def submission_times(path: Path) -> tuple[float | None, str | None]:
+    """When Gradescope received the submission and the assignment's due date, from its submission_metadata.json
+    (`created_at`, `assignment.due_date`); None for what it does not say (a local run has no such file)."""
+    from datetime import datetime
+
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+        created = metadata.get("created_at")
+        due = (metadata.get("assignment") or {}).get("due_date")
+        submitted = datetime.fromisoformat(created).timestamp() if isinstance(created, str) else None
+        if submitted is not None and datetime.fromisoformat(created).tzinfo is None:
+            submitted = None  # a time without its zone is no time
+        return submitted, due if isinstance(due, str) else None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None, None
 
 
 def run(root: Path, assignment: str) -> dict:
@@ -163,8 +184,10 @@ def run(root: Path, assignment: str) -> dict:
         print(f"{'' if tier is tiers.Tier.BWRAP else 'WARNING: '}Sandbox tier '{tier}': {tiers.describe(tier)}.")
         # one submission per fresh container: no reference values for later submissions (spare_seeds)
         course = root / "source" / "course"
+        submitted, due = submission_times(root / "submission_metadata.json")
         outcome = grade([root / "submission"], root / "graded", course=Course(course), assignment=assignment,
-                        student="submission", workers=1, stream=sys.stdout, tier=tier, spare_seeds=False)
+                        student="submission", workers=1, stream=sys.stdout, tier=tier, spare_seeds=False,
+                        submitted_at=submitted, due={assignment: due} if due else None)
         result = results_json(outcome.rows, time.monotonic() - started, _links(course))
         print(outcome.summary())
     except UsageError as error:  # e.g. no sandbox tier works in this container: nothing was graded

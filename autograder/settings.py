@@ -66,12 +66,16 @@ class Settings:
     canvas_ids: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, course: Course) -> Settings:
+    def read(cls, course: Course, due: dict[str, object] | None = None) -> Settings:
+        """The course's settings; `due` (assignment -> a due date) wins over the file's (an LMS's own dates)."""
         try:
-            found = course.settings
+            found = dict(course.settings)
             assignments = found.get("assignments", {})
             if not isinstance(assignments, dict) or not all(isinstance(entry, dict) for entry in assignments.values()):
                 raise ValueError("[assignments.<id>] must be tables, e.g. [assignments.rmse_metric] then due = ...")
+            assignments = {**assignments, **{name: {**assignments.get(name, {}), "due": moment}
+                                             for name, moment in (due or {}).items()}}
+            found["assignments"] = assignments
             return cls(GradeOptions.from_table(found.get("grade", {})), late.policies(found),
                        similarity.Settings.from_settings(found), _canvas_ids(assignments))
         except CourseError as error:

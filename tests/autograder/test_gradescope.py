@@ -17,10 +17,17 @@ from autograder.course import Course
 from autograder.gradescope import build
 
 
+METADATA = {"id": 123456, "created_at": "2026-10-03T11:59:00.000000-07:00", "users": [{"name": "Ann", "sid": "7"}],
+            "assignment": {"due_date": "2026-10-01T23:59:00.000000-07:00", "late_due_date": None, "title": "tinyadd"}}
+
+
 @pytest.fixture(scope="module")
 def gradescope(tmp_path_factory):
     base = tmp_path_factory.mktemp("gradescope")
     course = Course(make_course(base / "course"))
+    # the late policy travels in the bundle; Gradescope's metadata says when it was due (not this file's 2030)
+    (course.root / "grading.toml").write_text('[late]\npercent = 10\n[assignments.tinyadd]\n'
+                                              'due = 2030-01-01T00:00:00+09:00\n', encoding="utf-8")
     bundle = build(course, "tinyadd", base / "autograder.zip")
     root = base / "autograder"  # what Gradescope's container holds
     with zipfile.ZipFile(bundle) as archive:
@@ -28,6 +35,7 @@ def gradescope(tmp_path_factory):
     wrong_add = {"add": "def add(a, b):\n    return a - b", "mul": REFERENCE["tinyadd"]["mul"]}
     write(notebook("tinyadd", wrong_add), root / "submission" / "Copy of tinyadd.ipynb")
     (root / "submission" / "notes.txt").write_text("my notes")
+    (root / "submission_metadata.json").write_text(json.dumps(METADATA), encoding="utf-8")
     script = root / "source" / "run_autograder"
     env = {**os.environ, "AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable}
     run = subprocess.run(["bash", str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=600)
@@ -52,7 +60,10 @@ def test_bundle_has_what_gradescope_needs(gradescope):
 def test_run_autograder_writes_gradescope_results(gradescope):
     run, results = gradescope["run"], gradescope["results"]
     assert run.returncode == 0 and results is not None, run.stdout[-3000:] + run.stderr[-3000:]
-    assert results["score"] == 3 and isinstance(results["execution_time"], int), results
+    assert isinstance(results["execution_time"], int), results
+    # Gradescope's metadata: 1 day 12 hours after its due date, 10% a started day: 20% of the 3 points earned
+    assert results["score"] == pytest.approx(2.4), results
+    assert "1 day(s) 12 hour(s) after the due date (2026-10-01 23:59 UTC-07:00)" in results["output"], results
     tests = {test["name"]: test for test in results["tests"]}
     assert set(tests) == {"tinyadd-add", "tinyadd-mul"}, tests
     assert tests["tinyadd-add"]["status"] == "failed" and tests["tinyadd-add"]["score"] == 0, tests
@@ -147,3 +158,16 @@ def test_where_no_sandbox_tier_works_gradescope_grades_nothing_and_tells_the_ins
     assert "isolated" not in results["output"], "the reason is for the instructor, not the student"
     assert "cannot be isolated" in capsys.readouterr().out, "the instructor's log must say why nothing was graded"
     assert json.loads((tmp_path / "results" / "results.json").read_text()) == results
+
+
+@pytest.mark.parametrize("text, expected", [
+    (None, (None, None)), ("not json", (None, None)), ("[]", (None, None)), ('{"assignment": 5}', (None, None)),
+    ('{"created_at": "2026-10-03T11:59:00"}', (None, None)), ('{"created_at": "yesterday"}', (None, None)),
+    (json.dumps(METADATA), (1791053940.0, METADATA["assignment"]["due_date"]))])
+def test_gradescope_metadata_gives_the_times_it_states_and_nothing_else(tmp_path, text, expected):
+    from autograder.gradescope import submission_times
+
+    path = tmp_path / "submission_metadata.json"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    assert submission_times(path) == expected
