@@ -1,4 +1,4 @@
-"""Command line: `python -m autograder release | grade | gradescope` (see `--help` of each)."""
+"""Command line: `python -m autograder release | grade | gradescope | private-course` (see `--help` of each)."""
 
 from __future__ import annotations
 
@@ -93,6 +93,14 @@ def parser() -> argparse.ArgumentParser:
                        help="start grades.csv with a UTF-8 byte order mark, which Excel on Windows needs to show "
                             "Korean names (default: " + CONFIGURED.format(name="csv_bom", value="no") + ")")
 
+    private = commands.add_parser(
+        "private-course", parents=[course], help="make a private course folder from this one, for grading for credit",
+        description="Copy the course's sources, student versions, trusted checks, data and settings into a new "
+                    "folder (kept where students cannot read it: the open book's solutions are public) and say "
+                    "what to change. `release`, `grade` and `gradescope` then use it with --course DIR.")
+    private.add_argument("target", metavar="DIR", type=Path, help="the new (or empty) folder")
+    private.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", help="assignment ids (default: all)")
+
     gradescope = commands.add_parser(
         "gradescope", parents=[course], help="build a Gradescope autograder bundle for one assignment",
         description="Write a Gradescope autograder .zip (setup.sh, run_autograder and what they need) that "
@@ -116,6 +124,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "release":
             return _release(args)
+        if args.command == "private-course":
+            from .private import create
+
+            names = create(_course(args), args.target, args.assignments)
+            print(f"Made the private course {args.target} with {', '.join(names)}; read {args.target / 'README.md'} "
+                  f"for what to change, then run: python -m autograder release --course {args.target}")
+            return 0
     except (UsageError, CourseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

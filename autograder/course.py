@@ -95,6 +95,15 @@ class Course:
         return self.root / self._directories.get("source_directory", "source")
 
     @cached_property
+    def checks_dir(self) -> Path:
+        """The trusted checks (trusted.py): the course's own checks/ when it has one (a private course),
+        else those of this package, the open book's."""
+        from .trusted import CHECKS
+
+        own = self.root / "checks"
+        return own if own.is_dir() else CHECKS
+
+    @cached_property
     def release_dir(self) -> Path:
         """nbgrader's release folder: the student versions, generated from the sources."""
         return self.root / self._directories.get("release_directory", "release")

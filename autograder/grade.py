@@ -153,7 +153,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         outcome = Outcome(out, [], superseded=superseded, notes=notes + _lookalike_notes(report))
         gradable = [item for item in report if not item.problem and not item.failure]
         state = _state_dir(course, out)
-        plans = {name: trusted.plan(name, specs[name].source_sha256, state, spare_seeds)
+        plans = {name: trusted.plan(name, specs[name].source_sha256, state, spare_seeds, course.checks_dir)
                  for name in sorted({item.assignment for item in gradable})}
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
                              plans, fresh_kernels, settings.due)
@@ -199,7 +199,7 @@ def _secrets(course: Course, paths: list[Path], student: str | None, db_url: str
     """What a kernel must not read besides the grader's own folders: the course's source (solutions,
     hidden tests), the trusted checks, the inputs when they are several students' and a gradebook
     named by --db."""
-    secret = [course.source_dir, trusted.CHECKS]
+    secret = [course.source_dir, course.checks_dir]
     if student is None:  # one student's own files (a Gradescope submission) are no secret to that student
         secret += paths
     if db_url and db_url.startswith("sqlite:///"):

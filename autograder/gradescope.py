@@ -18,6 +18,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from . import trusted
 from .course import SETTINGS_NAME, Course, CourseError
 from .files import atomic_write
 from .model import Row, Status, UsageError
@@ -81,6 +82,8 @@ def build(course: Course, assignment: str, out: Path) -> Path:
         files[f"autograder/{path.relative_to(PACKAGE).as_posix()}"] = (path.read_bytes(), 0o644)
     if course.config_file is not None:
         files["course/nbgrader_config.py"] = (course.config_file.read_bytes(), 0o644)
+    if course.checks_dir != trusted.CHECKS and (check := course.checks_dir / f"{assignment}.py").is_file():
+        files[f"course/checks/{assignment}.py"] = (check.read_bytes(), 0o644)  # a private course's own check
     if (course.root / SETTINGS_NAME).is_file():  # the late policy and limits (Gradescope's metadata gives the dates)
         files[f"course/{SETTINGS_NAME}"] = ((course.root / SETTINGS_NAME).read_bytes(), 0o644)
     if links := course.task_links(spec):  # computed here: the container has neither the book's config nor docutils

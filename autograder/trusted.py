@@ -322,10 +322,11 @@ def _read_numbers(path: Path) -> dict[str, int]:
     return numbers
 
 
-def plan(assignment: str, source_sha256: str, state: Path, spare_seeds: bool = True) -> Plan:
-    """The check of an assignment, its secret and where its reference values live; `state` is private.
-    `spare_seeds=False` computes no values for later submissions (a state folder used only once)."""
-    check = load(assignment)
+def plan(assignment: str, source_sha256: str, state: Path, spare_seeds: bool = True, folder: Path = CHECKS) -> Plan:
+    """The check of an assignment (in `folder`: Course.checks_dir), its secret and where its reference values
+    live; `state` is private. `spare_seeds=False` computes no values for later submissions (a state folder used
+    only once)."""
+    check = load(assignment, folder)
     if check is None:
         return Plan(None)
     key = secret(state)
