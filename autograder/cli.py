@@ -86,6 +86,12 @@ def parser() -> argparse.ArgumentParser:
                        help="manual changes to apply: lines of student,assignment,task,points,by,comment, where task "
                             "is a task's name or 'total' (default: overrides.csv in --out, when it exists; the last "
                             "line of a task wins; reruns apply it again)")
+    grade.add_argument("--regrade", metavar="S", action="append",
+                       help="grade student S's submissions again instead of reusing earlier results (repeat it for "
+                            "more students; --force regrades everyone)")
+    grade.add_argument("--force", action="store_true", help="grade every submission again, reusing no earlier result")
+    grade.add_argument("--verbose", action="store_true",
+                       help="also write the run's log to stderr (it always goes to grade.log in --out)")
     grade.add_argument("--max-file-mb", metavar="MB", type=_positive,
                        help="largest notebook accepted (default: "
                             + CONFIGURED.format(name="max_file_mb", value=DEFAULTS.max_file_mb) + ")")
@@ -146,6 +152,12 @@ def _grade(args: argparse.Namespace) -> int:
     print(f"{warning}Sandbox tier '{tier}': {tiers.describe(tier)}.", file=sys.stderr)
     course = _course(args)
     configured = Settings.read(course).grade
+    if args.verbose:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger("autograder").addHandler(handler)
 
     def option(name: str):  # the flag, else grading.toml's [grade], else the built-in default
         given = getattr(args, name)
@@ -156,7 +168,7 @@ def _grade(args: argparse.Namespace) -> int:
     outcome = grade([Path(path) for path in args.paths], Path(args.out), course=course,
                     assignment=args.assignment, student=args.student, workers=option("workers"), limits=limits,
                     db_url=args.db, tier=tier, fresh_kernels=args.fresh_kernels, overrides=args.overrides,
-                    csv_bom=option("csv_bom"))
+                    csv_bom=option("csv_bom"), regrade=True if args.force else frozenset(args.regrade or ()))
     print(outcome.summary())
     return 1 if any(row.status is Status.FAILED for row in outcome.rows) else 0
 

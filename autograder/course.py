@@ -51,6 +51,7 @@ class AssignmentSpec:
     source_sha256: str = ""
     # (grade id, patterns of the messages its source writes): what feedback may show (messages.py)
     messages: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), repr=False)
+    hidden_cells: frozenset[str] = frozenset()  # the grade ids of the cells that hold hidden tests
 
     def message_patterns(self, grade_id: str) -> tuple[str, ...]:
         return next((patterns for name, patterns in self.messages if name == grade_id), ())
@@ -211,7 +212,7 @@ def read_spec(folder: Path) -> AssignmentSpec:
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     except (OSError, ValueError, KeyError) as error:
         raise CourseError(f"{notebook} is not a readable notebook ({error}): fix the source notebook.") from error
-    tests, ids, graded, hidden, patterns = [], set(), set(), set(), []
+    tests, ids, graded, hidden, patterns, hiding = [], set(), set(), set(), [], set()
     heading, answers = "", []
     for cell in cells:
         meta = nbgrader_metadata(cell)
@@ -230,10 +231,11 @@ def read_spec(folder: Path) -> AssignmentSpec:
             graded.add(meta["grade_id"])
         for block in HIDDEN_BLOCK.findall(source):
             hidden.update(line.strip() for line in block.splitlines() if len(line.strip()) >= 6)
+            hiding.add(meta.get("grade_id"))
     if not tests:
         raise CourseError(f"{notebook} has no graded cells: mark its test cells with nbgrader points.")
     return AssignmentSpec(folder.name, folder, notebook, tuple(tests), frozenset(ids), frozenset(graded),
-                          frozenset(hidden), folder_sha256(folder), tuple(patterns))
+                          frozenset(hidden), folder_sha256(folder), tuple(patterns), frozenset(hiding - {None}))
 
 
 def headings(markdown: str, levels: range = range(1, 7)) -> list[str]:

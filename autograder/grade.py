@@ -16,14 +16,16 @@ file never replaces a valid one, but is always listed in grades.json so that its
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import fcntl
 import json
+import logging
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Iterator, TextIO
 
 from . import identity, late, similarity, trusted
 from .settings import Settings
@@ -42,6 +44,8 @@ from .sandbox.tiers import Tier
 if TYPE_CHECKING:
     from .pool import Job
 
+LOG = logging.getLogger("autograder")  # the main process's log: --out's grade.log, and stderr with --verbose
+LOG_FILE = "grade.log"
 GRADER_VERSION = "5"  # bump when a change to grading could change a score or a message (invalidates cached results)
 
 
@@ -103,7 +107,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
           stream: TextIO | None = None, sandboxed: bool = True, tier: Tier | None = None,
           spare_seeds: bool = True, fresh_kernels: bool = False, overrides: Path | None = None,
           csv_bom: bool | None = None, submitted_at: float | None = None,
-          due: dict[str, object] | None = None) -> Outcome:
+          due: dict[str, object] | None = None, regrade: bool | frozenset[str] = False) -> Outcome:
     """Grade everything in `paths` (plus what `out` already archived) and write the outputs into `out`.
 
     Student code runs in the strongest sandbox tier that works here (sandbox/tiers.py), or in `tier`; with none,
@@ -114,7 +118,9 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
     Due dates, similarity settings and Canvas ids come from the course's grading.toml (settings.py), and so does
     `csv_bom` when it is None. An LMS that says itself when a submission came and when it was due (Gradescope's
     submission_metadata.json) gives `submitted_at` (for every input of this run) and `due` (assignment -> due
-    date), which win over file times and grading.toml's dates.
+    date), which win over file times and grading.toml's dates. `regrade` grades again, instead of reusing an
+    earlier run's result: every submission (True) or those of the students named. Each run appends what it
+    did to `out`/grade.log.
     """
     limits = limits or Limits()
     tier = tier if tier is not None else tiers.choose(unsafe=not sandboxed)
@@ -131,13 +137,15 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
     specs, broken = _specs(course, assignment, stream)
     settings = Settings.read(course, due)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
+    with open(out / ".lock", "w") as lock, _logging_to(out / LOG_FILE):
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UsageError(f"another `grade` run is writing to {out}; wait for it or use another --out.") from None
         from .sandbox.cleanup import clean_leftovers
 
+        LOG.info("grade %s into %s: course %s, sandbox %s, %d worker(s), %s", printable(" ".join(map(str, paths))),
+                 out, course.root, tier, workers, limits)
         clean_leftovers(out / ".work")  # of a run that was killed
         if tier is Tier.UID:  # no mount namespace: only file permissions keep grader files from student code
             tiers.protect(own=[out, _state_dir(course, out)], secret=_secrets(course, paths, student, db_url))
@@ -150,13 +158,15 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
             submissions = [replace(submission, arrived=submitted_at) for submission in submissions]
         items = [_check(submission, archive, specs, broken, limits) for submission in submissions]
         report, superseded = _choose(items)
+        LOG.info("%d submission(s) archived; %d count, %d superseded, %d rejected", len(items),
+                 sum(1 for item in report if not item.problem), superseded, sum(1 for item in report if item.problem))
         outcome = Outcome(out, [], superseded=superseded, notes=notes + _lookalike_notes(report))
         gradable = [item for item in report if not item.problem and not item.failure]
         state = _state_dir(course, out)
         plans = {name: trusted.plan(name, specs[name].source_sha256, state, spare_seeds, course.checks_dir)
                  for name in sorted({item.assignment for item in gradable})}
         results = _grade_all(gradable, archive, course, specs, limits, workers, out, stream, outcome, tier,
-                             plans, fresh_kernels, settings.due)
+                             plans, fresh_kernels, settings.due, regrade)
         outcome.rows = sorted((_row(item, specs, results.get(id(item)), plans, settings.due) for item in report),
                               key=lambda row: (row.student or "", row.assignment or "", row.source))
         outcome.rows = _flag_identical(outcome.rows)
@@ -165,7 +175,25 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
         _apply_overrides(outcome, overrides if overrides is not None else out / manual.FILE)
         _write_outputs(outcome, specs, course, db_url or f"sqlite:///{(out / 'gradebook.db').resolve()}", settings,
                        settings.grade.csv_bom if csv_bom is None else csv_bom)
+        for note in outcome.notes:
+            LOG.warning("note: %s", printable(note))
+        LOG.info("wrote grades.json, grades.csv, report.html and %d feedback page(s): %d graded now, %d reused",
+                 len(outcome.feedback), outcome.graded_now, outcome.reused)
     return outcome
+
+
+@contextlib.contextmanager
+def _logging_to(path: Path) -> Iterator[None]:
+    """The main process's log also goes to `path` (appended) while the block runs."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        LOG.removeHandler(handler)
+        handler.close()
 
 
 def _flag_identical(rows: list[Row], named: int = 5) -> list[Row]:
@@ -258,8 +286,9 @@ def _lookalike_notes(items: list[Candidate]) -> list[str]:
 def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: dict[str, AssignmentSpec],
                limits: Limits, workers: int, out: Path, stream: TextIO, outcome: Outcome,
                tier: Tier, plans: dict[str, trusted.Plan], fresh_kernels: bool = False,
-               due: dict[str, late.Policy] | None = None) -> dict[int, Result]:
-    """Results for every valid item: from results/ when graded before, otherwise graded now.
+               due: dict[str, late.Policy] | None = None, regrade: bool | frozenset[str] = False) -> dict[int, Result]:
+    """Results for every valid item: from results/ when graded before (unless `regrade` names its student, or is
+    True), otherwise graded now.
 
     Submissions whose seeds have no reference values yet get reference jobs: the assignment's source
     notebook, graded the same way, with the probes of REFERENCE_BATCH seeds (trusted.Plan).
@@ -272,13 +301,16 @@ def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: 
         plans[name].give(submissions)  # each new notebook gets a seed of its own
     for item in items:
         key = result_key(_sha(item), specs[_name(item)], limits, tier, plans[_name(item)].cache_key(_sha(item)))
-        cached = _cached(out / "results" / f"{key}.json")
+        again = regrade is True or (bool(regrade) and item.submission.student in regrade)
+        cached = None if again else _cached(out / "results" / f"{key}.json")
         if cached is not None:
             results[id(item)] = cached
             outcome.reused += 1
         else:
             todo.setdefault(key, []).append(item)  # identical notebooks are graded once
     references = [(name, batch) for name in sorted(checked) for batch in plans[name].seeds_to_compute(checked[name])]
+    LOG.info("%d result(s) reused from earlier runs; %d notebook(s) to grade now, %d reference run(s)",
+             len(results), len(todo), len(references))
     if not todo and not references:
         return results
     from . import gradebook, jobs, worker
@@ -301,7 +333,7 @@ def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: 
                        "config_file": str(course.config_file) if course.config_file else None,
                        "limits": asdict(job_limits), "threads": threads_per_worker(workers),
                        "sandbox": tier, "data_dir": str((course.root / "data").resolve()),
-                       "kernels": "fresh" if fresh_kernels else "forked"}
+                       "kernels": "fresh" if fresh_kernels else "forked", "hidden_cells": sorted(spec.hidden_cells)}
             return Job(payload, job_limits.job_seconds, JobContext(kind, key, spec, tuple(nonces), tuple(seeds), group))
 
         def student_job(key: str, group: list[Candidate]) -> Job:
@@ -316,11 +348,14 @@ def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: 
         # sandboxed, reference values are out of the kernels' reach: compute them first; without the sandbox,
         # last, so that they are not on disk while student code runs
         queue = reference_jobs + queue if tier else queue + reference_jobs
-        progress = Progress(sum(len(group) for group in todo.values()), stream)
+        progress = Progress(sum(len(group) for group in todo.values()), stream, references=len(reference_jobs))
 
         def finished(job: Job, reply: dict) -> None:
             context: JobContext = job.context
             result = _result(job, reply, out)
+            LOG.info("%s %s (%s) in %s s: %s%s", context.kind.value, printable(", ".join(
+                str(item.submission.student) for item in context.group) or context.key), context.spec.name,
+                reply.get("seconds"), result.status.value, f" ({printable(result.error)})" if result.error else "")
             if context.kind is JobKind.REFERENCE:
                 name = context.spec.name
                 if result.status is Status.GRADED:
@@ -329,14 +364,17 @@ def _grade_all(items: list[Candidate], archive: Archive, course: Course, specs: 
                 else:
                     plans[name].problem = (f"the reference solution of '{name}' could not be graded for the "
                                            f"trusted check: {result.error}")
+                progress.reference(name, result.status is Status.GRADED)
                 return
             for item in context.group:
                 results[id(item)] = result
                 progress.advance(_row(item, specs, result, plans, due))
             outcome.graded_now += len(context.group)
 
-        pool.run(queue, finished)
-        progress.finish()
+        try:
+            pool.run(queue, finished)
+        finally:
+            progress.finish()  # a live display gives the terminal back, whatever happened
     finally:
         pool.close()
     return results

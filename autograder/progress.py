@@ -1,4 +1,4 @@
-"""A progress bar while grading and a summary table at the end (plain text, no dependencies).
+"""A progress display while grading (rich, on a terminal) and a summary table at the end.
 
 Names and reasons in these lines come from submissions (student folders, zip members, file names), so
 every control or other invisible character in them is written as an escape (`printable`): an escape
@@ -8,7 +8,6 @@ sequence in a file name cannot move the cursor, recolour or hide the lines that 
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 from typing import TextIO
 
@@ -25,47 +24,61 @@ def printable(text: object) -> str:
 
 
 class Progress:
-    """One line redrawn in place on a terminal; one line per finished submission elsewhere (CI logs)."""
+    """A live display on a terminal (rich): the reference runs the trusted check needs first, then the
+    submissions, with counts and the time left; elsewhere (CI logs, Gradescope) one line per finished job.
+    The live display shows counts only: no name from a submission reaches the terminal's control codes."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 28) -> None:
-        self.total = total
+    def __init__(self, total: int, stream: TextIO | None = None, references: int = 0) -> None:
+        self.total, self.references = total, references
         self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.done = 0
+        self.done = self.referenced = 0
         self.counts: Counter[Status] = Counter()
-        self.started = time.monotonic()
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        if total:
-            self._draw()
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)()) and bool(total or references)
+        self._bars = None
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as Bars
+
+            self._bars = Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), TextColumn("eta"),
+                              TimeRemainingColumn(), console=Console(file=self.stream), transient=False)
+            self._reference_bar = (self._bars.add_task("reference solutions", total=references, counts="")
+                                   if references else None)
+            self._submission_bar = self._bars.add_task("submissions", total=total, counts=self._counts())
+            self._bars.start()
+        elif total or references:
+            first = f", after {references} reference run(s) for the trusted check" if references else ""
+            self.stream.write(f"grading {total} submission(s){first}\n")
+            self.stream.flush()
+
+    def _counts(self) -> str:
+        return " ".join(f"{status.value} {self.counts[status]}" for status in Status)
+
+    def reference(self, assignment: str, ok: bool) -> None:
+        """A reference run finished (its values serve the trusted check)."""
+        self.referenced += 1
+        if self._bars is not None:
+            self._bars.advance(self._reference_bar)
+            return
+        state = "done" if ok else "FAILED (see grades.json)"
+        self.stream.write(printable(f"reference run {self.referenced}/{self.references} ({assignment}): {state}") + "\n")
+        self.stream.flush()
 
     def advance(self, row: Row) -> None:
         self.done += 1
         self.counts[row.status] += 1
-        if self.live:
-            self._draw()
-        else:
-            score = f" {row.score:g}/{row.max_score:g}" if row.status is Status.GRADED else ""
-            self.stream.write(printable(f"[{self.done}/{self.total}] {row.student} {row.assignment}: "
-                                        f"{row.status.value}{score}") + "\n")
-            self.stream.flush()
-
-    def _draw(self) -> None:
-        if not self.live:
-            self.stream.write(f"grading {self.total} submission(s)\n")
-            self.stream.flush()
+        if self._bars is not None:
+            self._bars.update(self._submission_bar, advance=1, counts=self._counts())
             return
-        filled = int(self.width * self.done / self.total) if self.total else self.width
-        elapsed = time.monotonic() - self.started
-        eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
-        counts = " ".join(f"{status.value} {self.counts[status]}" for status in Status)
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
-                          f"{counts} eta {eta:4.0f}s ")
+        score = f" {row.score:g}/{row.max_score:g}" if row.status is Status.GRADED else ""
+        self.stream.write(printable(f"[{self.done}/{self.total}] {row.student} {row.assignment}: "
+                                    f"{row.status.value}{score}") + "\n")
         self.stream.flush()
 
     def finish(self) -> None:
-        if self.live and self.total:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self._bars is not None:
+            self._bars.stop()
 
 
 def summary(rows: list[Row], superseded: int = 0) -> str:

@@ -61,8 +61,24 @@ class _LastError(logging.Handler):
             self.last = lines[-1].strip()
 
 
+class _HiddenChecksums(logging.Filter):
+    """Drops nbgrader's "Attribute 'checksum' for cell X has changed!" for the test cells that hold hidden tests:
+    nbgrader computes their checksums before it takes the hidden tests out of the student version, so they
+    differ for every submission (and the cell is replaced by the source's anyway). Other cells still warn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: frozenset[str] = frozenset()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Attribute 'checksum' for cell ")
+                    and message.split("for cell ", 1)[1].split(" has changed", 1)[0] in self.cells)
+
+
 LOG = logging.getLogger("autograder.worker")
 ERRORS = _LastError()
+CHECKSUMS = _HiddenChecksums()
 
 
 def autograde(job: dict) -> None:
@@ -148,6 +164,7 @@ def main() -> None:
     os.dup2(2, 1)  # anything printed by nbgrader or the kernel's process goes to the log, not the protocol
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     LOG.addHandler(ERRORS)
+    LOG.addFilter(CHECKSUMS)
     # nbgrader 0.9 with SQLAlchemy 2 warns about its own session handling; grades are written correctly
     warnings.filterwarnings("ignore", message="Object of type <Submitted")
     try:
@@ -163,6 +180,7 @@ def serve(replies) -> None:
         started = time.monotonic()
         reply = {"ok": True, "error": None}
         ERRORS.last = None
+        CHECKSUMS.cells = frozenset(job.get("hidden_cells", ()))
         LOG.info("job %s", job["workdir"])
         try:
             autograde(job)

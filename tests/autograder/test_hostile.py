@@ -466,15 +466,12 @@ def hostile(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("hostile")
     course = Course(make_course(base / "course"))
-    (base / "checks").mkdir()
-    (base / "checks" / "tinyadd.py").write_text(CHECK, encoding="utf-8")
+    (course.root / "checks").mkdir()  # the course's own checks (as a private course has): probes run and are parsed
+    (course.root / "checks" / "tinyadd.py").write_text(CHECK, encoding="utf-8")
     paths, expected = _hostile_inputs(base / "in")
-    original = trusted.load
-    with pytest.MonkeyPatch.context() as patch:  # tinyadd gets a trusted check, so probes run and are parsed
-        patch.setattr(trusted, "load", lambda name, folder=base / "checks": original(name, folder))
-        first = grade(paths, base / "out", course=course, workers=2, limits=LIMITS, stream=io.StringIO())
-        grades = (base / "out" / "grades.json").read_bytes()
-        again = grade(paths, base / "out", course=course, workers=2, limits=LIMITS, stream=io.StringIO())
+    first = grade(paths, base / "out", course=course, workers=2, limits=LIMITS, stream=io.StringIO())
+    grades = (base / "out" / "grades.json").read_bytes()
+    again = grade(paths, base / "out", course=course, workers=2, limits=LIMITS, stream=io.StringIO())
     return {"first": first, "again": again, "expected": expected, "grades": grades, "out": base / "out"}
 
 

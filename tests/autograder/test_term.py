@@ -81,7 +81,9 @@ def term(tmp_path_factory):
                                                                   out / "canvas-feedback" / "tinysub.zip",
                                                                   *(out / "report").glob("*.png"))}
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    return {"out": out, "first": outputs, "again": again,
+    regraded = subprocess.run([*command, "--regrade", "ann", "--verbose"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=600)
+    return {"out": out, "first": outputs, "again": again, "regraded": regraded,
             "rows": {(row["student"], row["assignment"]): row
                      for row in json.loads((out / "grades.json").read_text(encoding="utf-8"))["submissions"]}}
 
@@ -155,6 +157,14 @@ def test_canvas_students_feedback_is_packed_for_canvas_re_upload(term):
         assert names == ["lee_777_9001_tinysub-feedback.html", "park_778_9002_tinysub-feedback.html"]
         assert "Score: 0.95 / 1" in bundle.read(names[0]).decode("utf-8")
     assert not (term["out"] / "canvas-feedback" / "tinyadd.zip").exists(), "tinyadd has no Canvas student"
+
+
+def test_regrade_grades_one_students_work_again_and_the_log_says_what_each_run_did(term):
+    regraded = term["regraded"]
+    assert regraded.returncode == 0 and "3 graded now" in regraded.stdout, regraded.stdout + regraded.stderr
+    assert "submissions ann (tinyneg)" in regraded.stderr, "--verbose writes the log to stderr"
+    log = (term["out"] / "grade.log").read_text(encoding="utf-8")
+    assert log.count(" INFO grade ") == 3 and "submissions ben (tinyadd)" in log and "9 reused" not in log
 
 
 def test_a_rerun_changes_nothing(term):

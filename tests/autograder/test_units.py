@@ -265,3 +265,51 @@ def test_a_reference_job_has_time_for_every_seed_it_probes(tmp_path, monkeypatch
         assert seeds >= 3 and job.payload["limits"]["notebook_seconds"] == 40 * (1 + seeds), job.payload["limits"]
         assert job.hard_seconds == Limits(notebook_seconds=40 * (1 + seeds)).job_seconds
     assert all(job.payload["limits"] == Limits(notebook_seconds=40).__dict__ for job in students)
+
+
+def test_nbgraders_checksum_warnings_are_dropped_only_for_cells_with_hidden_tests():
+    import logging
+
+    from autograder.worker import _HiddenChecksums
+
+    keep = _HiddenChecksums()
+    keep.cells = frozenset({"rmse_metric-update"})
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("autograder.worker", logging.WARNING, __file__, 1, message, (), None)
+
+    assert not keep.filter(record("Attribute 'checksum' for cell rmse_metric-update has changed! (should be: a)"))
+    assert keep.filter(record("Attribute 'checksum' for cell rmse_metric-locked-3 has changed! (should be: a)"))
+    assert keep.filter(record("Executing notebook with kernel: python3"))
+
+
+def test_progress_shows_the_reference_runs_and_keeps_names_off_a_live_terminal():
+    import io
+
+    from autograder.model import Row, Status
+    from autograder.progress import Progress
+
+    lines = io.StringIO()
+    plain = Progress(1, lines, references=2)
+    plain.reference("rmse_metric", True)
+    plain.reference("rmse_metric", False)
+    plain.advance(Row("ann", "rmse_metric", "x", None, Status.GRADED, 4, 8))
+    plain.finish()
+    assert lines.getvalue().splitlines() == [
+        "grading 1 submission(s), after 2 reference run(s) for the trusted check",
+        "reference run 1/2 (rmse_metric): done", "reference run 2/2 (rmse_metric): FAILED (see grades.json)",
+        "[1/1] ann rmse_metric: graded 4/8"]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    live = Progress(2, terminal, references=1)
+    live.reference("rmse_metric", True)
+    live.advance(Row("\x1b[2Jann", "rmse_metric", "x", None, Status.GRADED, 4, 8))
+    live.advance(Row("bo", "rmse_metric", "x", None, Status.REJECTED, None, 8))
+    live.finish()
+    shown = terminal.getvalue()
+    assert "reference solutions" in shown and "graded 1 rejected 1 failed 0" in shown and "2/2" in shown
+    assert "ann" not in shown and "\x1b[2J" not in shown
