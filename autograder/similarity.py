@@ -3,7 +3,8 @@
 Fingerprints come from copydetect (winnowing over Pygments tokens): names, strings and comments are
 normalised away, so a copy with renamed variables and new comments still matches. What every student is
 given (the answer cells of the student version: signatures, comments, the stub line) is boilerplate and never
-counts, and so is a passage that more than `common` students wrote (the one obvious way to do a task).
+counts, and so is a passage that more than a `common` share of the students wrote, and more than 10 (the
+one obvious way to do a task).
 A pair is reported when one side's code is at least `threshold` covered by the other's; code shorter
 than `min_length` normalised characters is too short to judge. Nothing here changes a score: the pairs go
 to the report and as flags into grades.json, for the instructor to look at.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 REFERENCE = "the published reference solution"
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION[^\n]*$", re.S | re.M)
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
+COMMON_FLOOR = 10  # a passage that 10 students or fewer share is never "what everyone writes"
 MAX_CODE = 200_000  # characters of a submission's answer code compared (more is no answer to these tasks)
 
 
@@ -37,7 +39,7 @@ class Settings:
 
     threshold: float = 0.8  # the share of one side's code found in the other's that makes a pair
     min_length: int = 80  # normalised characters below which code is too short to judge
-    common: int = 10  # a passage in more than this many students' code is what everyone writes
+    common: float = 0.25  # a passage in more than this share of the students' code (and 10) is what everyone writes
     k: int = 25  # characters per fingerprint (copydetect's noise threshold)
 
     @classmethod
@@ -52,9 +54,10 @@ class Settings:
         found = cls(**table)
         if not (isinstance(found.threshold, (int, float)) and 0 < found.threshold <= 1):
             raise ValueError(f"[similarity] threshold = {found.threshold!r}: give a share between 0 and 1, e.g. 0.8")
-        for name in ("min_length", "common"):
-            if not isinstance(getattr(found, name), int) or getattr(found, name) < 1:
-                raise ValueError(f"[similarity] {name} = {getattr(found, name)!r}: give a whole number of at least 1")
+        if isinstance(found.min_length, bool) or not isinstance(found.min_length, int) or found.min_length < 1:
+            raise ValueError(f"[similarity] min_length = {found.min_length!r}: give a whole number of at least 1")
+        if not (isinstance(found.common, (int, float)) and 0 < found.common <= 1):
+            raise ValueError(f"[similarity] common = {found.common!r}: give a share between 0 and 1, e.g. 0.25")
         return found
 
 
@@ -108,7 +111,20 @@ def given_and_reference(spec: AssignmentSpec) -> tuple[str, str]:
 def _fingerprint(code: str, settings: Settings, boilerplate: object = None) -> CodeFingerprint:
     from copydetect import CodeFingerprint
 
-    return CodeFingerprint("answer.py", settings.k, 1, boilerplate=boilerplate, fp=io.StringIO(code))
+    return CodeFingerprint("answer.py", settings.k, 1, boilerplate=boilerplate, language="python",
+                           fp=io.StringIO(code))
+
+
+def _without(fingerprint: CodeFingerprint, common: set) -> CodeFingerprint:
+    """The fingerprint less the passages in `common` (its documented attributes, as boilerplate would leave them)."""
+    from copydetect.utils import get_token_coverage
+
+    if fingerprint.hashes & common:
+        fingerprint.hashes = fingerprint.hashes - common
+        fingerprint.hash_idx = {key: value for key, value in fingerprint.hash_idx.items() if key not in common}
+        fingerprint.token_coverage = get_token_coverage(fingerprint.hash_idx, fingerprint.k,
+                                                        len(fingerprint.filtered_code))
+    return fingerprint
 
 
 def _highlight(code: str, slices) -> str:
@@ -138,11 +154,10 @@ def pairs(rows: list[Row], read: Callable[[str], bytes], specs: dict[str, Assign
         codes = {row.student: answer_code(read(row.sha256), specs[name]) for row in counted}
         prints = {student: _fingerprint(code, settings, boilerplate) for student, code in codes.items()}
         seen = Counter(hash_ for fingerprint in prints.values() for hash_ in fingerprint.hashes)
-        common = np.array(sorted({h for h, count in seen.items() if count > settings.common} |
-                                 set(boilerplate.tolist())), dtype=np.int64)
-        if len(common) > len(boilerplate):  # fingerprint again without what everyone writes
-            prints = {student: _fingerprint(code, settings, common) for student, code in codes.items()}
-        prints_reference = _fingerprint(reference, settings, common)
+        most = max(COMMON_FLOOR, settings.common * len(prints))
+        common = {hash_ for hash_, count in seen.items() if count > most}  # what everyone writes
+        prints = {student: _without(fingerprint, common) for student, fingerprint in prints.items()}
+        prints_reference = _without(_fingerprint(reference, settings, boilerplate), common)
         judged = [student for student in sorted(prints) if prints[student].token_coverage >= settings.min_length]
         for index, first in enumerate(judged):
             others = [(other, prints[other], codes[other]) for other in judged[index + 1:]]

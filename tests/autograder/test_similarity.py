@@ -58,10 +58,15 @@ def test_a_copy_with_new_names_and_comments_is_a_pair_and_other_code_is_not(spec
 def test_code_too_short_to_judge_or_written_by_most_of_the_class_is_no_pair(spec):
     rows, blobs = _graded({"ann": "def add(a, b):\n    return a + b", "bo": "def add(x, y):\n    return x + y"})
     assert similarity.pairs(rows, blobs.__getitem__, {"tinyadd": spec}, similarity.Settings()) == []
-    rows, blobs = _graded({name: LOOP for name in ("ann", "bo", "cy", "dee")})
-    everyone = similarity.pairs(rows, blobs.__getitem__, {"tinyadd": spec}, similarity.Settings(common=2))
-    assert everyone == [], "a passage more than `common` students wrote is what everyone writes"
-    assert len(similarity.pairs(rows, blobs.__getitem__, {"tinyadd": spec}, similarity.Settings())) == 6
+    def alike(ring: int, others: int) -> int:
+        """How many pairs a class has where `ring` students wrote LOOP and `others` wrote OTHER."""
+        rows, blobs = _graded({f"s{n:02d}": LOOP for n in range(ring)} | {f"t{n:02d}": OTHER for n in range(others)})
+        found = similarity.pairs(rows, blobs.__getitem__, {"tinyadd": spec}, similarity.Settings())
+        return sum(1 for pair in found if pair.first.startswith("s"))
+
+    assert alike(3, 0) == 3 and alike(10, 0) == 45, "10 students or fewer who share code are always listed"
+    assert alike(11, 49) == 55, "11 of 60 (18%) is less than the 25% that everyone writes"
+    assert alike(12, 20) == 0 and alike(11, 0) == 0, "12 of 32 and 11 of 11 are more than 10 and 25%: what all write"
 
 
 def test_code_the_student_version_gives_everyone_never_counts(tmp_path, monkeypatch):
@@ -94,7 +99,7 @@ def test_answer_code_of_a_hostile_notebook_is_text_or_nothing(spec, data):
 
 @pytest.mark.parametrize("table, fix", [
     ("threshold = 2", "between 0 and 1"), ("threshold = 'high'", "between 0 and 1"),
-    ("min_length = 0", "whole number"), ("window = 3", "has no setting window"), ("common = 1.5", "whole number")])
+    ("min_length = 0", "whole number"), ("window = 3", "has no setting window"), ("common = 1.5", "between 0 and 1")])
 def test_a_bad_similarity_setting_names_the_file_and_the_fix(tmp_path, table, fix):
     root = make_course(tmp_path / "course")
     (root / "grading.toml").write_text(f"[similarity]\n{table}\n", encoding="utf-8")
@@ -105,8 +110,8 @@ def test_a_bad_similarity_setting_names_the_file_and_the_fix(tmp_path, table, fi
 
 def test_the_similarity_settings_of_grading_toml_are_used(tmp_path):
     root = make_course(tmp_path / "course")
-    (root / "grading.toml").write_text("[similarity]\nthreshold = 0.6\nmin_length = 40\ncommon = 30\n", "utf-8")
-    assert Settings.read(Course(root)).similarity == similarity.Settings(threshold=0.6, min_length=40, common=30)
+    (root / "grading.toml").write_text("[similarity]\nthreshold = 0.6\nmin_length = 40\ncommon = 0.5\n", "utf-8")
+    assert Settings.read(Course(root)).similarity == similarity.Settings(threshold=0.6, min_length=40, common=0.5)
 
 
 def test_report_data_counts_the_chosen_graded_rows_only():
