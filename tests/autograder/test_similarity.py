@@ -139,3 +139,23 @@ def test_the_report_page_escapes_what_students_wrote(tmp_path):
     assert "<script>" not in html and "&lt;script&gt;" in html and "default-src 'none'" in html
     assert (tmp_path / "report" / "scores.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["similar"][0]["students"] == [evil, "bo"]
+
+
+@pytest.mark.slow
+def test_a_failing_similarity_check_or_report_costs_no_grade(tmp_path, monkeypatch):
+    import io
+
+    from autograder import grade as grading
+    from tests.autograder.fixtures import REFERENCE, write
+
+    def broken(*args, **kwargs):
+        raise RecursionError("a test")
+
+    monkeypatch.setattr(similarity, "pairs", broken)
+    monkeypatch.setattr(report, "write", broken)
+    write(notebook("tinyadd", REFERENCE["tinyadd"]), tmp_path / "in" / "ann" / "tinyadd.ipynb")
+    outcome = grading.grade([tmp_path / "in"], tmp_path / "out", course=Course(make_course(tmp_path / "course")),
+                            stream=io.StringIO())
+    assert outcome.by_student("ann", "tinyadd").score == 5 and (tmp_path / "out" / "feedback" / "ann").is_dir()
+    notes = " ".join(outcome.notes)
+    assert "similarity check could not run (RecursionError" in notes and "class report could not be written" in notes
