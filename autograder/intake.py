@@ -21,6 +21,7 @@ import calendar
 import os
 import re
 import stat
+import struct
 import time
 import zipfile
 import zlib
@@ -332,8 +333,23 @@ def _too_large(size: int, max_bytes: int) -> str:
             "(Edit > Clear all outputs in Colab), save, download the .ipynb again and resubmit.")
 
 
+UNIX_TIME, NTFS_TIMES = 0x5455, 0x000A  # zip extra fields that hold a file's time in UTC
+FILETIME_EPOCH = 11_644_473_600  # seconds from 1601-01-01 (NTFS times) to 1970-01-01
+
+
 def _zip_time(info: zipfile.ZipInfo) -> float:
-    """A zip entry's time stamp as seconds; zips store local time without a zone, read here as UTC."""
+    """A zip entry's time stamp as seconds since the epoch. Its own fields store local time without a zone,
+    so the UTC time that most tools add in an extra field wins (Info-ZIP and macOS: "UT"; 7-Zip and
+    Windows tools: NTFS); without one the local time is read as UTC."""
+    extra = info.extra
+    while len(extra) >= 4:
+        kind, size = struct.unpack_from("<HH", extra)
+        field = extra[4:4 + size]
+        if kind == UNIX_TIME and len(field) >= 5 and field[0] & 1:
+            return float(struct.unpack_from("<i", field, 1)[0])
+        if kind == NTFS_TIMES and len(field) >= 32 and struct.unpack_from("<HH", field, 4) == (1, 24):
+            return struct.unpack_from("<Q", field, 8)[0] / 10_000_000 - FILETIME_EPOCH
+        extra = extra[4 + size:]
     try:
         return float(calendar.timegm((*info.date_time, 0, 0, 0)))
     except (ValueError, OverflowError):

@@ -313,3 +313,25 @@ def test_progress_shows_the_reference_runs_and_keeps_names_off_a_live_terminal()
     shown = terminal.getvalue()
     assert "reference solutions" in shown and "graded 1 rejected 1 failed 0" in shown and "2/2" in shown
     assert "ann" not in shown and "\x1b[2J" not in shown
+
+
+def test_a_zip_entrys_utc_time_field_wins_over_its_zoneless_local_time():
+    import calendar
+    import struct
+    import zipfile
+    from datetime import datetime, timezone
+
+    from autograder.intake import FILETIME_EPOCH, _zip_time
+
+    due = datetime(2026, 10, 1, 14, 59, tzinfo=timezone.utc)  # 23:59 in Korea, which the zip's own fields say
+    entry = zipfile.ZipInfo("ann/rmse_metric.ipynb", date_time=(2026, 10, 1, 23, 59, 0))
+    local = calendar.timegm((2026, 10, 1, 23, 59, 0, 0, 0, 0))
+    assert _zip_time(entry) == local, "no extra field: the local time, read as UTC"
+    entry.extra = struct.pack("<HHBi", 0x5455, 5, 1, int(due.timestamp()))
+    assert _zip_time(entry) == due.timestamp()
+    filetime = int((due.timestamp() + FILETIME_EPOCH) * 10_000_000)
+    entry.extra = struct.pack("<HH", 0x0001, 2) + b"xx" + struct.pack("<HHIHHQQQ", 0x000A, 32, 0, 1, 24, filetime, 0, 0)
+    assert _zip_time(entry) == due.timestamp(), "the NTFS field, after a field of another kind"
+    for broken in (b"\x55\x54\x05\x00\x00", b"\x55\x54\x09\x00\x01\x02", b"\x0a\x00\x20\x00" + b"\x00" * 5, b"\xff"):
+        entry.extra = broken
+        assert _zip_time(entry) == local, broken
