@@ -6,7 +6,9 @@ The output folder keeps state between runs, which makes grading idempotent and r
                       a rerun reuses it, so an interrupted batch only grades what is missing
   results/<key>.ipynb the notebook as nbgrader executed it (for instructors: it holds hidden tests)
   gradebook.db        nbgrader's gradebook (or the database given by --db)
-  grades.json, grades.csv, feedback/<student>/<assignment>.html   rewritten by every run
+  grades.json, grades.csv, feedback/<student>/<assignment>.html   rewritten by every run, and so are
+  report.html, report.json, report/ (report.py) and canvas-feedback/ (feedback.py)
+  grade.log           what each run did, appended
 
 Which submission counts: per student and assignment, the latest valid notebook is graded; older
 ones stay archived. Who owns a file and when its upload arrived are decided at intake (intake.py),
@@ -28,7 +30,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, TextIO
 
 from . import identity, late, similarity, trusted
-from .settings import Settings
 from . import overrides as manual
 from .archive import Archive
 from .course import AssignmentSpec, Course, find_course
@@ -40,6 +41,7 @@ from .model import Candidate, Result, Row, Status, Submission, UsageError, lates
 from .progress import Progress, printable, summary
 from .sandbox import tiers
 from .sandbox.tiers import Tier
+from .settings import Settings
 
 if TYPE_CHECKING:
     from .pool import Job
@@ -66,8 +68,9 @@ class Outcome:
         """The summary table and where the outputs are."""
         return (summary(self.rows, self.superseded) + "\n"
                 + "".join(f"Note: {printable(note)}\n" for note in self.notes) +
-                f"Wrote {self.out / 'grades.json'}, {self.out / 'grades.csv'}, the class report {self.out / 'report.html'} "
-                f"and {len(self.feedback)} feedback page(s) in {self.out / 'feedback'} ({self.graded_now} graded now, {self.reused} from earlier runs).")
+                f"Wrote {self.out / 'grades.json'}, {self.out / 'grades.csv'}, the class report "
+                f"{self.out / 'report.html'} and {len(self.feedback)} feedback page(s) in {self.out / 'feedback'} "
+                f"({self.graded_now} graded now, {self.reused} from earlier runs).")
 
     def by_student(self, student: str, assignment: str) -> Row:
         """The row of one student's assignment (tests use this)."""

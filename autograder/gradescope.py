@@ -24,7 +24,8 @@ from .files import atomic_write
 from .model import Row, Status, UsageError
 
 PACKAGE = Path(__file__).resolve().parent
-NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib", "pyseccomp", "copydetect")  # what grading imports
+# what grading imports
+NEEDED = ("tensorflow", "keras", "nbgrader", "ipykernel", "matplotlib", "pyseccomp", "copydetect")
 TASK_LINKS = "task_links.json"  # in the bundle's course folder: grade id -> the task's section in the book
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entry times, so the same inputs give the same bundle
 

@@ -62,7 +62,8 @@ class Progress:
             self._bars.advance(self._reference_bar)
             return
         state = "done" if ok else "FAILED (see grades.json)"
-        self.stream.write(printable(f"reference run {self.referenced}/{self.references} ({assignment}): {state}") + "\n")
+        line = f"reference run {self.referenced}/{self.references} ({assignment}): {state}"
+        self.stream.write(printable(line) + "\n")
         self.stream.flush()
 
     def advance(self, row: Row) -> None:
