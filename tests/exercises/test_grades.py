@@ -48,3 +48,21 @@ def test_feedback_names_each_task_by_its_heading_and_links_its_section(exercise_
     for test in spec.tests:
         assert f'<a href="{html.escape(links[test.grade_id])}">{html.escape(test.title)}</a>' in page, test
         assert test.grade_id not in page, f"the page shows the raw grade id {test.grade_id}"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_class_report_of_the_catalogue_finds_the_copied_reference_and_counts_every_row(exercise_grades,
+                                                                                            assignment):
+    import json
+
+    from autograder.similarity import REFERENCE
+
+    report = json.loads((exercise_grades.outcome.out / "report.json").read_text(encoding="utf-8"))
+    entry = next(found for found in report["assignments"] if found["name"] == assignment)
+    rows = [row for row in exercise_grades.outcome.rows if row.assignment == assignment and row.chosen]
+    assert entry["students"] == len(rows) and sorted(entry["scores"]) == sorted(row.score for row in rows)
+    shown = {(test.name, test.message) for row in rows for test in row.tests if not test.passed}
+    assert entry["failures"] and all((failure["task"], failure["message"]) in shown for failure in entry["failures"])
+    pairs = [pair["students"] for pair in report["similar"] if pair["assignment"] == assignment]
+    assert ["reference", REFERENCE] in pairs, "the reference answers, handed in, are the published solution"
+    assert not any("blank" in pair for pair in pairs), "the untouched student version is like nobody's code"
