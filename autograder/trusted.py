@@ -245,6 +245,7 @@ class Plan:
     problem: str | None = None  # a reference job failed (the instructor must look)
     numbers: dict[str, int] = field(default_factory=dict)  # submission sha256 -> its seed's number
     spare_seeds: bool = True  # reference jobs also compute seeds still to be given (the state folder is kept)
+    where: str = ""  # where the check would be, as a flag names it
 
     def seed(self, submission_sha256: str) -> int:
         """The seed of a submission given a number (`give`)."""
@@ -328,7 +329,8 @@ def plan(assignment: str, source_sha256: str, state: Path, spare_seeds: bool = T
     only once)."""
     check = load(assignment, folder)
     if check is None:
-        return Plan(None)
+        return Plan(None, where=f"autograder/checks/{assignment}.py" if folder == CHECKS
+                    else f"checks/{assignment}.py of the course")
     key = secret(state)
     version = fingerprint(check, seed(key, check, source_sha256, VERSION_NUMBER))
     return Plan(check, key, source_sha256, state / "trusted" / f"{assignment}-{version}", version,
@@ -355,7 +357,7 @@ def apply(assignment: str, tests: Iterable[TestResult], observed: dict | None, c
     """The tests with each task's score capped by the trusted check, and flags where the two disagree."""
     unchecked = [replace(test, trusted=None) for test in tests]
     if current.check is None:
-        return unchecked, [f"'{assignment}' has no trusted check (autograder/checks/{assignment}.py): the score "
+        return unchecked, [f"'{assignment}' has no trusted check ({current.where or 'checks/'}): the score "
                            "is nbgrader's alone, which student code can fool"]
     expected = current.expected_for(submission_sha256)
     if expected is None:  # the reference is not known yet (progress lines only)
