@@ -94,21 +94,25 @@ def _overrides(row: Row) -> list[str]:
     return ['<h2>Changed by your instructor</h2>', "<ul>", *items, "</ul>"]
 
 
-def write(rows: list[Row], folder: Path, links: Mapping[str, Mapping[str, str]] | None = None) -> list[Path]:
-    """Write `folder/<student>/<assignment>.html` for each row that names both; return the paths. `links`:
-    assignment -> grade id -> the address of the task's section in the published book (Course.task_links).
+def pages(rows: list[Row], links: Mapping[str, Mapping[str, str]] | None = None) -> list[tuple[Row, str]]:
+    """Each row that names a student and an assignment, with its page (rendered once for `write` and
+    `canvas_bundles`). `links`: assignment -> grade id -> the address of the task's section in the published
+    book (Course.task_links)."""
+    return [(row, render(row, (links or {}).get(row.assignment))) for row in rows if row.student and row.assignment]
+
+
+def write(rendered: list[tuple[Row, str]], folder: Path) -> list[Path]:
+    """Write `folder/<student>/<assignment>.html` for each rendered page (`pages`); return the paths.
 
     Student ids that look alike get folder names that differ (identity.folder_names), so no page
     overwrites another student's, even on a case-insensitive disk. A page an earlier run wrote under
     a name no longer used (a student whose look-alike arrived since) is removed, so none is stale.
     """
     written = []
-    names = identity.folder_names(row.student for row in rows if row.student)
-    for row in rows:
-        if not row.student or not row.assignment:
-            continue
+    names = identity.folder_names(row.student for row, _ in rendered)
+    for row, page in rendered:
         path = folder / names[row.student] / f"{safe_component(row.assignment)}.html"
-        atomic_write(path, render(row, (links or {}).get(row.assignment)))
+        atomic_write(path, page)
         written.append(path)
     for page in set(folder.glob("*/*.html")) - set(written):
         page.unlink()
@@ -125,22 +129,22 @@ def _canvas_name(row: Row) -> str:
     return f"{name}_{row.student}_{row.lms_submission}_{safe_component(row.assignment or '')}-feedback.html"
 
 
-def canvas_bundles(rows: list[Row], folder: Path, links: Mapping[str, Mapping[str, str]] | None = None) -> list[Path]:
+def canvas_bundles(rendered: list[tuple[Row, str]], folder: Path) -> list[Path]:
     """`folder/<assignment>.zip` of the feedback pages of the students of a Canvas download, for the
     assignment's "Re-upload submissions" (each page becomes a comment attachment); the same rows give the same
     bytes. A zip of an earlier run whose assignment has no Canvas student now is removed (ours, not an input)."""
-    by_assignment: dict[str, list[Row]] = {}
-    for row in rows:
-        if row.lms == "canvas" and row.student and row.assignment and row.lms_submission is not None:
-            by_assignment.setdefault(row.assignment, []).append(row)
+    by_assignment: dict[str, list[tuple[Row, str]]] = {}
+    for row, page in rendered:
+        if row.lms == "canvas" and row.lms_submission is not None:
+            by_assignment.setdefault(row.assignment, []).append((row, page))
     written = []
     for assignment, group in sorted(by_assignment.items()):
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for row in sorted(group, key=_canvas_name):
+            for row, page in sorted(group, key=lambda pair: _canvas_name(pair[0])):
                 entry = zipfile.ZipInfo(_canvas_name(row), date_time=(1980, 1, 1, 0, 0, 0))
                 entry.external_attr = 0o644 << 16
-                bundle.writestr(entry, render(row, (links or {}).get(assignment)), zipfile.ZIP_DEFLATED)
+                bundle.writestr(entry, page, zipfile.ZIP_DEFLATED)
         path = folder / f"{safe_component(assignment)}.zip"
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(path, buffer.getvalue())

@@ -488,11 +488,12 @@ def _write_outputs(outcome: Outcome, specs: dict[str, AssignmentSpec], course: C
     export.write_csv(outcome.rows, {name: spec.max_score for name, spec in specs.items()}, out / "grades.csv",
                      canvas_ids=settings.canvas_ids, bom=csv_bom)
     # one page per student and assignment: the chosen submission, else the latest rejected file
-    pages = latest(outcome.rows, group=lambda row: (row.student, row.assignment),
+    shown = latest(outcome.rows, group=lambda row: (row.student, row.assignment),
                    order=lambda row: (row.chosen, row.order))
     links = {name: course.task_links(spec) for name, spec in specs.items()}
-    outcome.feedback = feedback.write(list(pages.values()), out / "feedback", links=links)
-    feedback.canvas_bundles(list(pages.values()), out / feedback.CANVAS, links=links)
+    rendered = feedback.pages(list(shown.values()), links)
+    outcome.feedback = feedback.write(rendered, out / "feedback")
+    feedback.canvas_bundles(rendered, out / feedback.CANVAS)
     try:
         report.write(outcome.rows, outcome.similar, out)
     except Exception as error:  # grades and feedback are written: the report must not fail the run
