@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _grade(args: argparse.Namespace) -> int:
     from .sandbox import tiers
-    from .grade import grade
+    from .grade import LOG, LOG_FORMAT, grade
 
     tier = tiers.choose(unsafe=args.unsafe)  # the strongest that works here; refuses (exit 2) when none does
     warning = "WARNING: " if tier is not tiers.Tier.BWRAP else ""
@@ -156,8 +156,8 @@ def _grade(args: argparse.Namespace) -> int:
         import logging
 
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        logging.getLogger("autograder").addHandler(handler)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        LOG.addHandler(handler)
 
     def option(name: str):  # the flag, else grading.toml's [grade], else the built-in default
         given = getattr(args, name)

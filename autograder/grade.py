@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("autograder")  # the main process's log: --out's grade.log, and stderr with --verbose
 LOG_FILE = "grade.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 GRADER_VERSION = "5"  # bump when a change to grading could change a score or a message (invalidates cached results)
 
 
@@ -193,7 +194,7 @@ def grade(paths: list[Path], out: Path, *, course: Course | None = None, assignm
 def _logging_to(path: Path) -> Iterator[None]:
     """The main process's log also goes to `path` (appended) while the block runs."""
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
     try:

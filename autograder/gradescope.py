@@ -157,9 +157,8 @@ def submission_times(path: Path) -> tuple[float | None, str | None]:
         metadata = json.loads(path.read_text(encoding="utf-8"))
         created = metadata.get("created_at")
         due = (metadata.get("assignment") or {}).get("due_date")
-        submitted = datetime.fromisoformat(created).timestamp() if isinstance(created, str) else None
-        if submitted is not None and datetime.fromisoformat(created).tzinfo is None:
-            submitted = None  # a time without its zone is no time
+        moment = datetime.fromisoformat(created) if isinstance(created, str) else None
+        submitted = moment.timestamp() if moment and moment.tzinfo else None  # a time without its zone is no time
         return submitted, due if isinstance(due, str) else None
     except (OSError, ValueError, AttributeError, TypeError):
         return None, None

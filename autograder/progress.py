@@ -33,9 +33,8 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.done = self.referenced = 0
         self.counts: Counter[Status] = Counter()
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)()) and bool(total or references)
         self._bars = None
-        if self.live:
+        if getattr(self.stream, "isatty", lambda: False)() and (total or references):
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
             from rich.progress import Progress as Bars

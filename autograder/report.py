@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .files import atomic_write
 from .model import Row, Status
-from .similarity import REFERENCE, Pair
+from .similarity import Pair
 
 FOLDER = "report"  # the plots, beside report.html
 TOP_MESSAGES = 8  # failure messages listed per assignment
@@ -71,7 +71,7 @@ def data(rows: list[Row], pairs: list[Pair]) -> dict:
             "tasks": list(tasks.values()),
             "failures": [{"task": task, "title": title, "message": message, "count": count}
                          for (task, title, message), count in failures.most_common(TOP_MESSAGES)]})
-    late = [{"student": row.student, "assignment": row.assignment, **row.to_json()["late"],
+    late = [{"student": row.student, "assignment": row.assignment, **row.late.to_json(row.earned),
              "submitted_at": row.to_json()["submitted_at"], "score": row.score}
             for row in rows if row.chosen and row.status is Status.GRADED and row.late and row.late.seconds > 0]
     flagged: dict[tuple[str, str], list[str]] = {}  # one entry per flag text: "no trusted check" is on every row
@@ -88,6 +88,7 @@ def _figures(report: dict, folder: Path) -> dict[str, str]:
     import logging
     import warnings
 
+    import matplotlib
     from matplotlib import font_manager
     from matplotlib.figure import Figure
 
@@ -104,8 +105,6 @@ def _figures(report: dict, folder: Path) -> dict[str, str]:
         figure.savefig(png, format="png", dpi=100)
         atomic_write(folder / f"{name}.png", png.getvalue())
         drawn[name] = f"{name}.png"
-
-    import matplotlib
 
     with warnings.catch_warnings(), matplotlib.rc_context(style):
         warnings.simplefilter("ignore")
@@ -188,8 +187,7 @@ def render(report: dict, figures: dict[str, str], pairs: list[Pair]) -> str:
     if not pairs:
         parts.append('<p class="none">None above the threshold.</p>')
     for pair in sorted(pairs, key=lambda pair: -pair.share):
-        second = pair.second if pair.second == REFERENCE else f"{pair.second}"
-        parts += [f"<h3>{escape(pair.assignment)}: {escape(pair.first)} ({pair.shares[0]:.0%}) and {escape(second)} "
+        parts += [f"<h3>{escape(pair.assignment)}: {escape(pair.first)} ({pair.shares[0]:.0%}) and {escape(pair.second)} "
                   f"({pair.shares[1]:.0%})</h3>", '<div class="pair">',
                   *(f"<pre>{code}</pre>" for code in pair.code), "</div>"]
     parts.append("</body></html>")

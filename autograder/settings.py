@@ -39,22 +39,6 @@ class GradeOptions:
     max_file_mb: int = _LIMITS.file_mb
     csv_bom: bool = False
 
-    @classmethod
-    def from_table(cls, table: object) -> GradeOptions:
-        if not isinstance(table, dict):
-            raise ValueError("[grade] must be a table, e.g. [grade] then workers = 2")
-        known = {option.name: option for option in fields(cls)}
-        unknown = set(table) - set(known)
-        if unknown:
-            raise ValueError(f"[grade] has no setting {', '.join(sorted(unknown))} (it has {', '.join(known)})")
-        for name, value in table.items():
-            if name == "csv_bom":
-                if not isinstance(value, bool):
-                    raise ValueError(f"[grade] csv_bom = {value!r}: write true or false")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"[grade] {name} = {value!r}: give a whole number of at least 1")
-        return cls(**table)
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -76,21 +60,46 @@ class Settings:
             assignments = {**assignments, **{name: {**assignments.get(name, {}), "due": moment}
                                              for name, moment in (due or {}).items()}}
             found["assignments"] = assignments
-            return cls(GradeOptions.from_table(found.get("grade", {})), late.policies(found),
-                       similarity.Settings.from_settings(found), _canvas_ids(assignments))
+            return cls(_table(GradeOptions, "grade", found.get("grade", {})), late.policies(found),
+                       _table(similarity.Settings, "similarity", found.get("similarity", {})),
+                       _canvas_ids(assignments))
         except CourseError as error:
             raise UsageError(str(error)) from None
         except (ValueError, TypeError) as error:  # late.PolicyError is a ValueError
             raise UsageError(f"{course.root / SETTINGS_NAME}: {error}") from None
 
 
+SHARES = {"threshold", "common"}  # settings that are a share between 0 and 1; the others but csv_bom are counts
+
+
+def _table(kind: type, name: str, table: object):
+    """A [name] table as the dataclass `kind`, each value checked (a ValueError says what to write)."""
+    if not isinstance(table, dict):
+        raise ValueError(f"[{name}] must be a table, e.g. [{name}] on a line, then its settings")
+    known = tuple(option.name for option in fields(kind))
+    unknown = set(table) - set(known)
+    if unknown:
+        raise ValueError(f"[{name}] has no setting {', '.join(sorted(unknown))} (it has {', '.join(known)})")
+    for key, value in table.items():
+        _check(f"[{name}] {key}", value, share=key in SHARES, flag=key == "csv_bom")
+    return kind(**table)
+
+
+def _check(where: str, value: object, share: bool = False, flag: bool = False,
+           fix: str = "give a whole number of at least 1") -> None:
+    if flag:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} = {value!r}: write true or false")
+    elif share:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+            raise ValueError(f"{where} = {value!r}: give a share between 0 and 1, e.g. 0.8")
+    elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where} = {value!r}: {fix}")
+
+
 def _canvas_ids(assignments: dict) -> dict[str, int]:
-    ids = {}
     for name, entry in assignments.items():
         if "canvas_id" in entry:
-            value = entry["canvas_id"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"[assignments.{name}] canvas_id = {value!r}: give the number in the assignment's "
-                                 "Canvas address (…/assignments/1234)")
-            ids[name] = value
-    return ids
+            _check(f"[assignments.{name}] canvas_id", entry["canvas_id"],
+                   fix="give the number in the assignment's Canvas address (…/assignments/1234)")
+    return {name: entry["canvas_id"] for name, entry in assignments.items() if "canvas_id" in entry}

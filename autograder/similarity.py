@@ -29,36 +29,18 @@ if TYPE_CHECKING:
 REFERENCE = "the published reference solution"
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION[^\n]*$", re.S | re.M)
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
+K = 25  # characters per fingerprint (copydetect's noise threshold, its default)
 COMMON_FLOOR = 10  # a passage that 10 students or fewer share is never "what everyone writes"
 MAX_CODE = 200_000  # characters of a submission's answer code compared (more is no answer to these tasks)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """grading.toml's [similarity] table."""
+    """grading.toml's [similarity] table (read and checked by settings.py)."""
 
     threshold: float = 0.8  # the share of one side's code found in the other's that makes a pair
     min_length: int = 80  # normalised characters below which code is too short to judge
     common: float = 0.25  # a passage in more than this share of the students' code (and 10) is what everyone writes
-    k: int = 25  # characters per fingerprint (copydetect's noise threshold)
-
-    @classmethod
-    def from_settings(cls, settings: dict) -> Settings:
-        table = settings.get("similarity", {})
-        if not isinstance(table, dict):
-            raise ValueError("[similarity] must be a table, e.g. [similarity] then threshold = 0.8")
-        unknown = set(table) - {"threshold", "min_length", "common"}
-        if unknown:
-            raise ValueError(f"[similarity] has no setting {', '.join(sorted(unknown))} (it has threshold, "
-                             "min_length and common)")
-        found = cls(**table)
-        if not (isinstance(found.threshold, (int, float)) and 0 < found.threshold <= 1):
-            raise ValueError(f"[similarity] threshold = {found.threshold!r}: give a share between 0 and 1, e.g. 0.8")
-        if isinstance(found.min_length, bool) or not isinstance(found.min_length, int) or found.min_length < 1:
-            raise ValueError(f"[similarity] min_length = {found.min_length!r}: give a whole number of at least 1")
-        if not (isinstance(found.common, (int, float)) and 0 < found.common <= 1):
-            raise ValueError(f"[similarity] common = {found.common!r}: give a share between 0 and 1, e.g. 0.25")
-        return found
 
 
 @dataclass(frozen=True)
@@ -108,10 +90,10 @@ def given_and_reference(spec: AssignmentSpec) -> tuple[str, str]:
     return SOLUTION.sub(r"\1raise NotImplementedError()", source), HIDDEN.sub("", SOLUTION.sub(r"\2", source))
 
 
-def _fingerprint(code: str, settings: Settings, boilerplate: object = None) -> CodeFingerprint:
+def _fingerprint(code: str, boilerplate: object = None) -> CodeFingerprint:
     from copydetect import CodeFingerprint
 
-    return CodeFingerprint("answer.py", settings.k, 1, boilerplate=boilerplate, language="python",
+    return CodeFingerprint("answer.py", K, 1, boilerplate=boilerplate, language="python",
                            fp=io.StringIO(code))
 
 
@@ -150,14 +132,14 @@ def pairs(rows: list[Row], read: Callable[[str], bytes], specs: dict[str, Assign
         if not counted:
             continue
         given, reference = given_and_reference(specs[name])
-        boilerplate = np.array(sorted(_fingerprint(given, settings).hashes), dtype=np.int64)
+        boilerplate = np.array(sorted(_fingerprint(given).hashes), dtype=np.int64)
         codes = {row.student: answer_code(read(row.sha256), specs[name]) for row in counted}
-        prints = {student: _fingerprint(code, settings, boilerplate) for student, code in codes.items()}
+        prints = {student: _fingerprint(code, boilerplate) for student, code in codes.items()}
         seen = Counter(hash_ for fingerprint in prints.values() for hash_ in fingerprint.hashes)
         most = max(COMMON_FLOOR, settings.common * len(prints))
         common = {hash_ for hash_, count in seen.items() if count > most}  # what everyone writes
         prints = {student: _without(fingerprint, common) for student, fingerprint in prints.items()}
-        prints_reference = _without(_fingerprint(reference, settings, boilerplate), common)
+        prints_reference = _without(_fingerprint(reference, boilerplate), common)
         judged = [student for student in sorted(prints) if prints[student].token_coverage >= settings.min_length]
         for index, first in enumerate(judged):
             others = [(other, prints[other], codes[other]) for other in judged[index + 1:]]

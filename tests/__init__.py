@@ -3,12 +3,32 @@ exercises and their misconception catalogue), autograder/ (the grading pipeline;
 where student code runs). Fixtures live in conftest.py files; these are the paths and the table of
 contents that tests in every folder read."""
 
+import contextlib
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
+SCREENSHOTS = BUILD / "screenshots"  # kept for people to look at: the site's pages, the class report
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's (.ci/install installs it); playwright downloads no browser
+
+
+@contextlib.contextmanager
+def chromium_page(width: int = 1400, height: int = 900):
+    """A page of headless Chromium (driven by Playwright), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"])
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
 
 
 def toc_entries() -> list[dict]:

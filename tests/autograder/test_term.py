@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests import BUILD, ROOT
+from tests import CHROMIUM, ROOT, SCREENSHOTS, chromium_page
 from tests.autograder.fixtures import REFERENCE, TERM_SETTINGS, make_course, notebook, write
 
 KST = timezone(timedelta(hours=9))
@@ -201,29 +201,16 @@ def test_the_report_has_the_class_figures_as_data(term):
     assert [pair["students"] for pair in report["similar"]] == [["ann", "fay"]]
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.mark.skipif(not __import__("os").path.exists(CHROMIUM), reason="needs Debian's chromium (.ci/install)")
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/install installs it)")
 def test_the_report_shows_its_plots_in_chromium(term):
-    from playwright.sync_api import sync_playwright
-
-    shots = BUILD / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.goto((term["out"] / "report.html").as_uri())
-            images = page.locator("img")
-            assert images.count() == 3, page.content()[:2000]
-            for index in range(images.count()):
-                images.nth(index).scroll_into_view_if_needed()
-                loaded = images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
-                assert loaded, f"{images.nth(index).get_attribute('src')} did not load"
-            assert page.locator("mark").count() >= 2, "the alike pair's shared code is not highlighted"
-            assert "김민수" in page.inner_text("body")
-            page.screenshot(path=shots / "class-report.png", full_page=True)
-        finally:
-            browser.close()
+    with chromium_page(1300, 900) as page:
+        page.goto((term["out"] / "report.html").as_uri())
+        images = page.locator("img")
+        assert images.count() == 3, page.content()[:2000]
+        for index in range(images.count()):
+            images.nth(index).scroll_into_view_if_needed()
+            loaded = images.nth(index).evaluate("image => image.complete && image.naturalWidth > 0")
+            assert loaded, f"{images.nth(index).get_attribute('src')} did not load"
+        assert page.locator("mark").count() >= 2, "the alike pair's shared code is not highlighted"
+        assert "김민수" in page.inner_text("body")
+        page.screenshot(path=SCREENSHOTS / "class-report.png", full_page=True)

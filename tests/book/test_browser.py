@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import BUILD, source_of, toc_entries
+from tests import CHROMIUM, SCREENSHOTS, chromium_page, source_of, toc_entries
 from tests.book.test_site import colab_url
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = BUILD / "screenshots"
 pytestmark = [pytest.mark.site,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/install installs it)")]
 
@@ -27,17 +25,8 @@ def base_url(site):
 
 @pytest.fixture(scope="module")
 def page(base_url):
-    from playwright.sync_api import sync_playwright
-
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+    with chromium_page() as page:
         yield page
-        browser.close()
 
 
 def first_chapter() -> dict:
